@@ -1,0 +1,1 @@
+"""Interactive views (ipywidgets) that the lessons use to show how kernels split their work."""

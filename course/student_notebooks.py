@@ -77,6 +77,7 @@ def _add_tags(cell, *tags: str) -> None:
 def make_student_version(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
     """The student notebook for a solution notebook; ``name`` appears in messages and grade ids."""
     nb = copy.deepcopy(solution)
+    nb.metadata.pop("widgets", None)  # saved widget views belong to the cleared outputs
     exercise_no = check_no = 0
     for index, cell in enumerate(nb.cells):
         where = f"{name}, cell {index}"

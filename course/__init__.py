@@ -17,6 +17,9 @@ from .sizes import sizes
 from .timing import Timing, bench, gbps, tflops
 
 __all__ = [
+    "plots",
+    "results",
+    "timing",
     "Environment",
     "NotSolvedYet",
     "Timing",

@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
     args = parser.parse_args(argv)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
     for path in args.notebooks:
         target = (args.out / path.name) if args.out else path
         seconds = execute(path, target, timeout=args.timeout)

@@ -81,3 +81,49 @@ def test_grid_size_feedback():
         lesson01.check_grid_size(lambda n, b: n / b)
     with pytest.raises(WrongAnswer, match="your code raised an error:\nZeroDivisionError"):
         lesson01.check_grid_size(lambda n, b: n // 0)
+
+
+def _c_floordiv(a, b):
+    if b == 0:
+        return None
+    quotient = abs(a) // abs(b)
+    return quotient if (a < 0) == (b < 0) else -quotient
+
+
+def test_fold_floordiv_accepts_c_semantics(capsys):
+    lesson01.check_fold_floordiv(_c_floordiv)
+    assert "✓ fold_floordiv" in capsys.readouterr().out
+
+
+def test_fold_floordiv_explains_python_floor_division():
+    with pytest.raises(WrongAnswer, match="Python's floor division, which rounds toward minus"):
+        lesson01.check_fold_floordiv(lambda a, b: a // b if b else None)
+
+
+def test_fold_floordiv_must_not_fold_division_by_zero():
+    with pytest.raises(WrongAnswer, match="a division by zero must not be folded"):
+        lesson01.check_fold_floordiv(lambda a, b: _c_floordiv(a, b) if b else 0)
+
+
+def test_lower_abs_accepts_a_right_rule_and_rejects_a_wrong_one():
+    from mini_compiler.backends.cpu.lowering import is_float
+
+    def lower_abs(builder, operands):
+        (x,) = operands
+        if is_float(x):
+            return builder.select(builder.fcmp_ordered("<", x, x.type(0.0)), builder.fneg(x), x)
+        return builder.select(builder.icmp_signed("<", x, x.type(0)), builder.neg(x), x)
+
+    lesson01.check_lower_abs(lower_abs)
+    with pytest.raises(WrongAnswer, match="lower_abs on float32: .* elements differ"):
+        lesson01.check_lower_abs(lambda builder, operands: operands[0])
+
+
+def test_compiler_exercise_stub_is_reported_as_unsolved():
+    def stub(*_):
+        raise NotImplementedError()
+
+    with pytest.raises(NotSolvedYet):
+        lesson01.check_fold_floordiv(stub)
+    with pytest.raises(NotSolvedYet):
+        lesson01.check_lower_abs(stub)

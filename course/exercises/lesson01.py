@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..check import WrongAnswer, check_close
+from ..check import WrongAnswer, check_close, poison
 from ..env import configure
 from . import learner_code, passed
 
@@ -122,3 +122,112 @@ def check_grid_size(grid_size) -> None:
                 f"{name}({n}, {block}) returned {got}, but {expected} programs are needed.{hint}"
             )
     passed(name, f"right for all {len(cases)} cases, including partial blocks and n=0")
+
+
+# --- Compiler track, chapter 1 -------------------------------------------------------------------
+
+
+def _compiler_kernels():
+    """Small kernels written with mini_compiler's own language, for the compiler exercises."""
+    import mini_compiler
+    import mini_compiler.language as mtl
+
+    @mini_compiler.jit
+    def divide_by_constant(
+        x_ptr, out_ptr, n, A: mtl.constexpr, B: mtl.constexpr, BLOCK: mtl.constexpr
+    ):
+        offsets = mtl.program_id(0) * BLOCK + mtl.arange(0, BLOCK)
+        mask = offsets < n
+        x = mtl.load(x_ptr + offsets, mask=mask)
+        # A tile of A's divided by B: a tile op the machine would compute, unless it is folded.
+        # (A // B on the constexprs themselves would be Python arithmetic, done by the front end.)
+        divisor = mtl.full((BLOCK,), A, mtl.int32) // B
+        mtl.store(out_ptr + offsets, x // divisor, mask=mask)
+
+    @mini_compiler.jit
+    def absolute(x_ptr, out_ptr, n, BLOCK: mtl.constexpr):
+        offsets = mtl.program_id(0) * BLOCK + mtl.arange(0, BLOCK)
+        mask = offsets < n
+        mtl.store(out_ptr + offsets, mtl.abs(mtl.load(x_ptr + offsets, mask=mask)), mask=mask)
+
+    return divide_by_constant, absolute
+
+
+def _c_division(a: int, b: int) -> int:
+    quotient = abs(a) // abs(b)
+    return quotient if (a < 0) == (b < 0) else -quotient
+
+
+def check_fold_floordiv(fold_floordiv) -> None:
+    """``fold_floordiv(a, b)`` folds ``a // b`` of two integer constants the way the GPU divides."""
+    import torch
+
+    from mini_compiler.hooks import override
+
+    name = "fold_floordiv"
+    cases = [(7, 2), (-7, 2), (7, -2), (-7, -2), (6, 3), (0, 5), (1, 7), (-1, 7), (2**31 - 1, 2)]
+    for a, b in cases:
+        with learner_code(name):
+            got = fold_floordiv(a, b)
+        if got != _c_division(a, b):
+            hint = ""
+            if got == a // b:
+                hint = (
+                    " That is Python's floor division, which rounds toward minus infinity; the "
+                    "kernel's integer division (C's, and the GPU's) truncates toward zero."
+                )
+            expected = _c_division(a, b)
+            raise WrongAnswer(f"{name}({a}, {b}) returned {got!r}, expected {expected}.{hint}")
+    with learner_code(name):
+        by_zero = fold_floordiv(5, 0)
+    if by_zero is not None:
+        raise WrongAnswer(
+            f"{name}(5, 0) returned {by_zero!r}: a division by zero must not be folded. Return "
+            "None, so the op stays in the program and behaves at run time as the hardware does."
+        )
+
+    divide, _ = _compiler_kernels()
+    n = 1000
+    x = torch.randint(-1000, 1000, (n,), dtype=torch.int32)
+    for a, b in [(-7, 2), (9, 4), (20, -3)]:
+        out = torch.full((n,), -(2**31) + 7, dtype=torch.int32)
+        with override(folders={"tile.floordiv": fold_floordiv}):
+            with learner_code(name):
+                divide[(4,)](x, out, n, A=a, B=b, BLOCK=256)
+                folded = divide.stages(x, out, n, A=a, B=b, BLOCK=256)["tile.dce"]
+        divisor = _c_division(a, b)
+        expected = torch.tensor([_c_division(int(v), divisor) for v in x], dtype=torch.int32)
+        what = f"{name}: x // (full({a}) // {b}) in a compiled kernel"
+        check_close(out, expected, name=what, quiet=True)
+        if f"tile.full {divisor} : tile<256xi32>" not in folded:
+            raise WrongAnswer(
+                f"{name}: after constant folding, the kernel should divide by the constant "
+                f"{divisor}, but the IR does not contain it:\n{folded}"
+            )
+    passed(
+        name,
+        f"{len(cases) + 1} folds right (C semantics, no fold of x // 0), and kernels compiled "
+        "with your rule divide by the folded constant correctly",
+    )
+
+
+def check_lower_abs(lower_abs) -> None:
+    """``lower_abs(builder, [x])`` emits LLVM IR for ``|x|`` on floats and on integers."""
+    import torch
+
+    from mini_compiler.hooks import override
+
+    name = "lower_abs"
+    _, absolute = _compiler_kernels()
+    n = 777
+    inputs = {
+        "float32": torch.randn(n) * 100,
+        "int32": torch.randint(-(2**20), 2**20, (n,), dtype=torch.int32),
+    }
+    for dtype, x in inputs.items():
+        out = poison(x.clone())
+        with override(lowering={"tile.abs": lower_abs}):
+            with learner_code(name):
+                absolute[(4,)](x, out, n, BLOCK=256)
+        check_close(out, x.abs(), name=f"{name} on {dtype}", rtol=0, atol=0, quiet=True)
+    passed(name, "a kernel compiled with your lowering computes |x| exactly on float32 and int32")

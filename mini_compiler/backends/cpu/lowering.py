@@ -1,0 +1,815 @@
+"""Tile IR -> LLVM IR for the host CPU.
+
+How tiles become code
+---------------------
+A tile is a fixed-size array; its shape is known at compile time. Rather than one LLVM vector per
+tile (huge vectors make LLVM slow and spill), a tile is either
+
+* **materialised**: an array on the stack (``alloca [N x T]``, row-major), filled by a loop nest
+  over its shape. Loads, reductions, dots, loop-carried tiles and expensive values used more than
+  once (``exp`` of a tile read twice, say) are materialised; or
+* **lazy**: a recipe for one element. ``offsets = pid * B + tl.arange(0, B)`` costs nothing by
+  itself; when a loop nest needs element ``i`` of it, the recipe emits ``pid * B + i`` right there.
+
+So a chain of elementwise ops is fused into the loop of the op that consumes it, and the loops
+LLVM sees are simple (``out[pid*B + i] = xs[i] + ys[i]``, with a mask), which its O3 pipeline turns
+into SIMD code (masked vector loads and stores on AVX-512). ``tl.dot`` is a triple loop ``m, k, n``
+with ``n`` innermost over contiguous rows, which vectorises the same way. A program's scalars
+(program ids, loop counters, the kernel's parameters) are ordinary SSA registers.
+
+The generated function is ``void kernel(i64* args, i64 first_pid, i64 last_pid, i64* error)``:
+it loops over the linear program ids ``[first_pid, last_pid)`` itself, so a launch is one call per
+thread (see ``launcher.py``). ``args`` holds one 64-bit slot per parameter (pointers as addresses,
+floats as doubles), then the grid size, then the byte size of each pointer's tensor (used only by
+the bounds-checked mode, in which every load and store compares its address with its tensor's
+range and, if outside, records ``(1, pid x, pid y, pid z, op number, element offset)`` in
+``error`` and returns).
+
+**Exercise hook.** How each elementwise op becomes LLVM instructions is a table,
+:data:`ELEMENTWISE_LOWERINGS`: op name -> ``rule(builder, operands) -> llvmlite value``, where
+``operands`` are llvmlite values of one type (use :func:`is_float` to tell floats from integers)::
+
+    def lower_maximum(builder, operands):
+        a, b = operands
+        bigger = builder.fcmp_ordered(">", a, b) if is_float(a) else builder.icmp_signed(">", a, b)
+        return builder.select(bigger, a, b)
+
+    with mini_compiler.hooks.override(lowering={"tile.maximum": lower_maximum}):
+        kernel[grid](...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from llvmlite import ir
+
+from ...ir.ops import (
+    Block,
+    Function,
+    Op,
+    Value,
+    count_uses,
+    dot_parts,
+    for_parts,
+    load_parts,
+    store_parts,
+    walk_ops,
+)
+from ...ir.types import PointerType, ScalarType, TileType
+
+I1, I8, I16, I32, I64 = (ir.IntType(b) for b in (1, 8, 16, 32, 64))
+F16, F32, F64 = ir.HalfType(), ir.FloatType(), ir.DoubleType()
+PTR = ir.PointerType()
+
+
+def is_float(value: ir.Value) -> bool:
+    """True for half, float and double values (the rest are integers or booleans)."""
+    return isinstance(value.type, (ir.HalfType, ir.FloatType, ir.DoubleType))
+
+
+def compute_type(element) -> ir.Type:
+    """The register type of an element (bf16 is computed in float and stored in 16 bits)."""
+    if isinstance(element, PointerType):
+        return PTR
+    return {"i1": I1, "i8": I8, "i16": I16, "i32": I32, "i64": I64, "f16": F16, "bf16": F32,
+            "f32": F32, "f64": F64}[element.name]
+
+
+def memory_type(element: ScalarType) -> ir.Type:
+    """How an element lies in a tensor (booleans are bytes, bf16 is 16 raw bits)."""
+    return {"i1": I8, "bf16": I16}.get(element.name) or compute_type(element)
+
+
+def _intrinsic(builder: ir.IRBuilder, name: str, value: ir.Value, *more: ir.Value) -> ir.Value:
+    signature = ir.FunctionType(value.type, [value.type] * (1 + len(more)))
+    fn = builder.module.declare_intrinsic(name, [value.type], signature)
+    return builder.call(fn, [value, *more])
+
+
+def _arith(float_op: str, int_op: str):
+    def rule(builder: ir.IRBuilder, operands):
+        a, b = operands
+        return getattr(builder, float_op if is_float(a) else int_op)(a, b)
+
+    return rule
+
+
+def _compare(predicate: str):
+    def rule(builder: ir.IRBuilder, operands):
+        a, b = operands
+        if is_float(a):
+            return builder.fcmp_unordered(predicate, a, b) if predicate == "!=" else \
+                builder.fcmp_ordered(predicate, a, b)
+        return builder.icmp_signed(predicate, a, b)
+
+    return rule
+
+
+def _min_max(float_intrinsic: str, predicate: str):
+    def rule(builder: ir.IRBuilder, operands):
+        a, b = operands
+        if is_float(a):
+            return _intrinsic(builder, float_intrinsic, a, b)
+        return builder.select(builder.icmp_signed(predicate, a, b), a, b)
+
+    return rule
+
+
+def _math(intrinsic: str):
+    def rule(builder: ir.IRBuilder, operands):
+        return _intrinsic(builder, intrinsic, operands[0])
+
+    return rule
+
+
+def _neg(builder: ir.IRBuilder, operands):
+    (x,) = operands
+    return builder.fneg(x) if is_float(x) else builder.neg(x)
+
+
+def _abs(builder: ir.IRBuilder, operands):
+    (x,) = operands
+    if is_float(x):
+        return _intrinsic(builder, "llvm.fabs", x)
+    return builder.select(builder.icmp_signed("<", x, ir.Constant(x.type, 0)), builder.neg(x), x)
+
+
+ElementwiseRule = Callable[[ir.IRBuilder, list], ir.Value]
+
+ELEMENTWISE_LOWERINGS: dict[str, ElementwiseRule] = {
+    "tile.add": _arith("fadd", "add"),
+    "tile.sub": _arith("fsub", "sub"),
+    "tile.mul": _arith("fmul", "mul"),
+    "tile.div": _arith("fdiv", "sdiv"),
+    "tile.floordiv": _arith("fdiv", "sdiv"),  # C semantics: truncate toward zero
+    "tile.mod": _arith("frem", "srem"),
+    "tile.and": lambda b, ops: b.and_(*ops),
+    "tile.or": lambda b, ops: b.or_(*ops),
+    "tile.xor": lambda b, ops: b.xor(*ops),
+    "tile.maximum": _min_max("llvm.maxnum", ">"),
+    "tile.minimum": _min_max("llvm.minnum", "<"),
+    "tile.lt": _compare("<"),
+    "tile.le": _compare("<="),
+    "tile.gt": _compare(">"),
+    "tile.ge": _compare(">="),
+    "tile.eq": _compare("=="),
+    "tile.ne": _compare("!="),
+    "tile.neg": _neg,
+    "tile.not": lambda b, ops: b.not_(ops[0]),
+    "tile.exp": _math("llvm.exp"),
+    "tile.exp2": _math("llvm.exp2"),
+    "tile.log": _math("llvm.log"),
+    "tile.log2": _math("llvm.log2"),
+    "tile.sqrt": _math("llvm.sqrt"),
+    "tile.sin": _math("llvm.sin"),
+    "tile.cos": _math("llvm.cos"),
+    "tile.abs": _abs,
+}
+
+# Tiles computed by these ops are always stored in a stack array (see the module docstring).
+ALWAYS_MATERIALISED = {"tile.load", "tile.reduce", "tile.dot"}
+# These are worth storing when more than one op reads them (recomputing would repeat the work).
+EXPENSIVE = {"tile.exp", "tile.exp2", "tile.log", "tile.log2", "tile.sqrt", "tile.sin",
+             "tile.cos", "tile.div", "tile.mod", "tile.floordiv", "tile.trans"}
+
+
+def convert_element(builder: ir.IRBuilder, x: ir.Value, source, target) -> ir.Value:
+    """Convert a register value of element type ``source`` to ``target`` (C semantics)."""
+    if source == target:
+        return x
+    to = compute_type(target)
+    if target.is_bool:
+        zero = ir.Constant(x.type, 0)
+        return builder.fcmp_unordered("!=", x, zero) if is_float(x) else \
+            builder.icmp_signed("!=", x, zero)
+    if source.is_bool:
+        return builder.uitofp(x, to) if target.is_float else builder.zext(x, to)
+    if source.is_float and target.is_float:
+        if to == x.type:  # bf16 <-> f32 are both floats in registers
+            return x if target.name != "bf16" else round_to_bf16(builder, x)
+        bits = {F16: 16, F32: 32, F64: 64}
+        x = builder.fpext(x, to) if bits[to] > bits[x.type] else builder.fptrunc(x, to)
+        return round_to_bf16(builder, x) if target.name == "bf16" else x
+    if source.is_float:
+        return builder.fptosi(x, to)
+    if target.is_float:
+        x = builder.sitofp(x, to)
+        return round_to_bf16(builder, x) if target.name == "bf16" else x
+    if to.width > x.type.width:
+        return builder.sext(x, to)
+    return builder.trunc(x, to) if to.width < x.type.width else x
+
+
+def bf16_bits(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """The 16 bits of the bfloat16 nearest to float ``x`` (round to nearest even)."""
+    bits = builder.bitcast(x, I32)
+    lsb = builder.and_(builder.lshr(bits, ir.Constant(I32, 16)), ir.Constant(I32, 1))
+    rounded = builder.add(bits, builder.add(ir.Constant(I32, 0x7FFF), lsb))
+    return builder.trunc(builder.lshr(rounded, ir.Constant(I32, 16)), I16)
+
+
+def bf16_to_float(builder: ir.IRBuilder, bits16: ir.Value) -> ir.Value:
+    return builder.bitcast(builder.shl(builder.zext(bits16, I32), ir.Constant(I32, 16)), F32)
+
+
+def round_to_bf16(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    return bf16_to_float(builder, bf16_bits(builder, x))
+
+
+def _row_major_strides(shape: tuple[int, ...]) -> list[int]:
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return strides[::-1]
+
+
+class TileToLLVM:
+    """Lowers one Tile IR Function to an LLVM module with the kernel function described above."""
+
+    def __init__(self, fn: Function, kernel_name: str, bounds_check: bool = False,
+                 rules: dict[str, ElementwiseRule] | None = None):
+        self.fn = fn
+        self.kernel_name = kernel_name
+        self.bounds_check = bounds_check
+        self.rules = dict(ELEMENTWISE_LOWERINGS if rules is None else rules)
+        self.module = ir.Module(name=kernel_name)
+        self.scalars: dict[Value, ir.Value] = {}
+        self.buffers: dict[Value, ir.Value] = {}
+        self.memo: dict | None = None
+        self.uses = count_uses(fn.body)
+        self.op_numbers = {id(op): i for i, op in enumerate(walk_ops(fn.body))}
+        self.checked_ops: list[Op] = []  # op number -> op, for error messages
+        self.pointer_params = [i for i, a in enumerate(fn.args) if a.type.element.is_pointer]
+        self.provenance = self._pointer_provenance()
+
+    # ---------------------------------------------------------------- entry point
+    def lower(self) -> ir.Module:
+        fnty = ir.FunctionType(ir.VoidType(), [PTR, I64, I64, PTR])
+        kernel = ir.Function(self.module, fnty, name="kernel")
+        args_ptr, first, last, error = kernel.args
+        for a in (args_ptr, error):
+            a.add_attribute("noalias")
+        self.entry = kernel.append_basic_block("entry")
+        self.alloca_builder = ir.IRBuilder(self.entry)
+        body_start = kernel.append_basic_block("start")
+        b = self.builder = ir.IRBuilder(body_start)
+        self.error_ptr = error
+        n = len(self.fn.args)
+        slots = [b.load(b.gep(args_ptr, [ir.Constant(I64, i)], source_etype=I64), typ=I64)
+                 for i in range(n + 3 + len(self.pointer_params))]
+        self.params = []
+        for value, slot in zip(self.fn.args, slots, strict=False):
+            element = value.type.element
+            if element.is_pointer:
+                self.params.append(b.inttoptr(slot, PTR))
+            elif element.is_float:
+                self.params.append(convert_element(b, b.bitcast(slot, F64),
+                                                   ScalarType("f64", "float", 64), element))
+            else:
+                self.params.append(b.trunc(slot, compute_type(element))
+                                   if element.bits < 64 else slot)
+        grid = slots[n:n + 3]
+        self.extents = dict(zip(self.pointer_params, slots[n + 3:], strict=False))
+        self.grid_i32 = [b.trunc(g, I32) for g in grid]
+        # The grid loop: pid runs over [first, last); (x, y, z) with x fastest, as in Triton.
+        self.return_block = kernel.append_basic_block("return")
+
+        def program(pid):
+            x = b.urem(pid, grid[0])
+            rest = b.udiv(pid, grid[0])
+            y = b.urem(rest, grid[1])
+            z = b.udiv(rest, grid[1])
+            self.pids = [b.trunc(v, I32) for v in (x, y, z)]
+            self.scalars = {}
+            self.buffers = {}
+            for value, param in zip(self.fn.args, self.params, strict=False):
+                self.scalars[value] = param
+            self.lower_block(self.fn.body)
+
+        self.counted_loop(first, last, ir.Constant(I64, 1), program)
+        b.branch(self.return_block)
+        ir.IRBuilder(self.return_block).ret_void()
+        self.alloca_builder.position_at_end(self.entry)
+        self.alloca_builder.branch(body_start)
+        return self.module
+
+    # ---------------------------------------------------------------- helpers
+    def counted_loop(self, start: ir.Value, stop: ir.Value, step: ir.Value, body,
+                     signed: bool = True) -> None:
+        """``for i in range(start, stop, step): body(i)`` (step > 0) at the builder's position."""
+        b = self.builder
+        fn = b.function
+        header = fn.append_basic_block("loop")
+        loop_body = fn.append_basic_block("body")
+        exit_block = fn.append_basic_block("after")
+        before = b.block
+        b.branch(header)
+        b.position_at_end(header)
+        i = b.phi(start.type)
+        i.add_incoming(start, before)
+        b.cbranch(b.icmp_signed("<", i, stop), loop_body, exit_block)
+        b.position_at_end(loop_body)
+        body(i)
+        following = b.add(i, step)
+        i.add_incoming(following, b.block)
+        b.branch(header)
+        b.position_at_end(exit_block)
+
+    def loop_nest(self, shape: tuple[int, ...], body) -> None:
+        """Nested loops over ``shape`` (last dimension innermost); ``body(indices)``."""
+        self.memo = {}
+
+        def level(dim: int, indices: list):
+            if dim == len(shape):
+                body(tuple(indices))
+                return
+            self.counted_loop(ir.Constant(I64, 0), ir.Constant(I64, shape[dim]),
+                              ir.Constant(I64, 1), lambda i: level(dim + 1, indices + [i]))
+
+        level(0, [])
+        self.memo = None
+
+    def alloca(self, type_: ir.Type) -> ir.Value:
+        """A stack slot in the entry block (so loops reuse it), as an opaque pointer."""
+        slot = self.alloca_builder.alloca(type_)
+        slot.align = 64  # whole cache lines: aligned vector loads and stores
+        slot.type = PTR  # llvmlite types allocas as typed pointers; LLVM 22 has opaque ones
+        return slot
+
+    def alloca_tile(self, type_: TileType) -> ir.Value:
+        element = compute_type(type_.element)
+        return self.alloca(ir.ArrayType(element, type_.numel))
+
+    def flat_index(self, shape: tuple[int, ...], idx: tuple) -> ir.Value:
+        b = self.builder
+        flat = None
+        for i, stride in zip(idx, _row_major_strides(shape), strict=False):
+            term = i if stride == 1 else b.mul(i, ir.Constant(I64, stride))
+            flat = term if flat is None else b.add(flat, term)
+        return flat if flat is not None else ir.Constant(I64, 0)
+
+    def buffer_slot(self, v: Value, idx: tuple) -> ir.Value:
+        array = self.buffers[v]
+        element = compute_type(v.type.element)
+        return self.builder.gep(array, [self.flat_index(v.type.shape, idx)],
+                                source_etype=element)
+
+    def materialise(self, v: Value, compute) -> None:
+        """Give ``v`` a stack array and fill it with ``compute(indices)``."""
+        array = self.alloca_tile(v.type)
+        element = compute_type(v.type.element)
+
+        def fill(idx):
+            slot = self.builder.gep(array, [self.flat_index(v.type.shape, idx)],
+                                    source_etype=element)
+            self.builder.store(compute(idx), slot)
+
+        self.loop_nest(v.type.shape, fill)
+        self.buffers[v] = array
+
+    # ---------------------------------------------------------------- element recipes
+    def element(self, v: Value, idx: tuple) -> ir.Value:
+        """Element ``idx`` of ``v`` (a scalar's only element when ``v`` is a scalar)."""
+        if v.type.is_scalar:
+            return self.scalars[v]
+        if v in self.buffers:
+            return self.builder.load(self.buffer_slot(v, idx), typ=compute_type(v.type.element))
+        key = (v, tuple(id(i) for i in idx))
+        if self.memo is not None and key in self.memo:
+            return self.memo[key]
+        result = self.compute(v.owner, idx)
+        if self.memo is not None:
+            self.memo[key] = result
+        return result
+
+    def compute(self, op: Op, idx: tuple) -> ir.Value:
+        """Element ``idx`` of ``op``'s result, computed from its operands' elements."""
+        b = self.builder
+        name = op.name
+        result_type = op.result.type
+        if name == "tile.constant" or name == "tile.full":
+            return self.constant(op.attrs["value"], result_type.element)
+        if name == "tile.arange":
+            return b.add(b.trunc(idx[0], I32), ir.Constant(I32, op.attrs["start"]))
+        if name == "tile.program_id":
+            return self.pids[op.attrs["axis"]]
+        if name == "tile.num_programs":
+            return self.grid_i32[op.attrs["axis"]]
+        if name == "tile.splat":
+            return self.scalars[op.operands[0]]
+        if name == "tile.broadcast":
+            source = op.operands[0]
+            src_idx = tuple(ir.Constant(I64, 0) if d == 1 else i
+                            for d, i in zip(source.type.shape, idx, strict=False))
+            return self.element(source, src_idx)
+        if name == "tile.expand_dims":
+            axis = op.attrs["axis"]
+            return self.element(op.operands[0], idx[:axis] + idx[axis + 1:])
+        if name == "tile.trans":
+            return self.element(op.operands[0], (idx[1], idx[0]))
+        if name == "tile.cast":
+            source = op.operands[0]
+            return convert_element(b, self.element(source, idx), source.type.element,
+                                   result_type.element)
+        if name == "tile.addptr":
+            ptr, offset = op.operands
+            offset_value = self.element(offset, idx)
+            if offset_value.type != I64:
+                offset_value = b.sext(offset_value, I64)
+            return b.gep(self.element(ptr, idx), [offset_value],
+                         source_etype=memory_type(ptr.type.element.pointee))
+        if name == "tile.where":
+            c, x, y = (self.element(o, idx) for o in op.operands)
+            return b.select(c, x, y)
+        if name == "tile.load":
+            return self.load_element(op, idx)
+        rule = self.rules.get(name)
+        if rule is None:
+            raise NotImplementedError(f"the CPU back end cannot lower {name}")
+        return rule(b, [self.element(o, idx) for o in op.operands])
+
+    def constant(self, value, element) -> ir.Value:
+        t = compute_type(element)
+        if isinstance(t, ir.IntType):
+            return ir.Constant(t, int(value))
+        return ir.Constant(t, float(value))
+
+    # ---------------------------------------------------------------- memory
+    def _pointer_provenance(self) -> dict[Value, int | None]:
+        """For each pointer value, the index of the parameter it points into (None: unknown)."""
+        origin: dict[Value, int | None] = {}
+        for i, arg in enumerate(self.fn.args):
+            if arg.type.element.is_pointer:
+                origin[arg] = i
+
+        def visit(block: Block):
+            for op in block.ops:
+                if op.name in ("tile.splat", "tile.broadcast", "tile.expand_dims", "tile.trans",
+                               "tile.addptr"):
+                    if op.operands[0] in origin:
+                        origin[op.result] = origin[op.operands[0]]
+                elif op.name == "tile.where" and op.result.type.element.is_pointer:
+                    a, c = origin.get(op.operands[1]), origin.get(op.operands[2])
+                    origin[op.result] = a if a == c else None
+                elif op.name == "tile.for":
+                    _, _, _, inits = for_parts(op)
+                    carried = zip(op.regions[0].args[1:], inits, op.results, strict=True)
+                    for arg, init, result in carried:
+                        if init in origin:
+                            origin[arg] = origin[result] = origin[init]
+                    visit(op.regions[0])
+                elif op.name == "tile.if":
+                    for region in op.regions:
+                        visit(region)
+                    yields = [r.ops[-1].operands for r in op.regions]
+                    for k, result in enumerate(op.results):
+                        a, c = origin.get(yields[0][k]), origin.get(yields[1][k])
+                        if a is not None and a == c:
+                            origin[result] = a
+
+        visit(self.fn.body)
+        return origin
+
+    def check_bounds(self, op: Op, pointer_value: Value, address: ir.Value) -> None:
+        """Bounds-checked mode: leave the kernel with an error record if ``address`` is outside
+        the tensor ``pointer_value`` was derived from."""
+        b = self.builder
+        element = pointer_value.type.element.pointee
+        size = ir.Constant(I64, max(1, element.bits // 8))
+        address_int = b.ptrtoint(address, I64)
+        param = self.provenance.get(pointer_value)
+        candidates = [param] if param is not None else self.pointer_params
+        inside = ir.Constant(I1, 0)
+        offset = None
+        for p in candidates:
+            base = b.ptrtoint(self.params[p], I64)
+            delta = b.sub(address_int, base)
+            ok = b.and_(b.icmp_signed(">=", delta, ir.Constant(I64, 0)),
+                        b.icmp_signed("<=", b.add(delta, size), self.extents[p]))
+            inside = b.or_(inside, ok)
+            if offset is None:
+                offset = b.sdiv(delta, size)
+        self.checked_ops.append(op)
+        fn = b.function
+        bad = fn.append_basic_block("out_of_bounds")
+        good = fn.append_basic_block("in_bounds")
+        b.cbranch(inside, good, bad)
+        b.position_at_end(bad)
+        record = [ir.Constant(I64, 1), *(b.zext(p, I64) for p in self.pids),
+                  ir.Constant(I64, len(self.checked_ops) - 1),
+                  offset if offset is not None else ir.Constant(I64, -1)]
+        for k, v in enumerate(record):
+            b.store(v, b.gep(self.error_ptr, [ir.Constant(I64, k)], source_etype=I64))
+        b.branch(self.return_block)
+        b.position_at_end(good)
+
+    def read_memory(self, address: ir.Value, element: ScalarType) -> ir.Value:
+        raw = self.builder.load(address, typ=memory_type(element))
+        if element.is_bool:
+            return self.builder.icmp_signed("!=", raw, ir.Constant(I8, 0))
+        if element.name == "bf16":
+            return bf16_to_float(self.builder, raw)
+        return raw
+
+    def write_memory(self, address: ir.Value, value: ir.Value, element: ScalarType) -> None:
+        if element.is_bool:
+            value = self.builder.zext(value, I8)
+        elif element.name == "bf16":
+            value = bf16_bits(self.builder, value)
+        self.builder.store(value, address)
+
+    def guarded(self, condition: ir.Value | None, then, otherwise=None) -> ir.Value | None:
+        """``then()`` only where ``condition`` holds; returns the phi of then()/otherwise()."""
+        if condition is None:
+            return then()
+        b = self.builder
+        fn = b.function
+        then_block = fn.append_basic_block("masked_on")
+        merge = fn.append_basic_block("masked_join")
+        before = b.block
+        b.cbranch(condition, then_block, merge)
+        b.position_at_end(then_block)
+        value = then()
+        then_end = b.block
+        b.branch(merge)
+        b.position_at_end(merge)
+        if value is None:
+            return None
+        phi = b.phi(value.type)
+        phi.add_incoming(value, then_end)
+        phi.add_incoming(otherwise, before)
+        return phi
+
+    def load_element(self, op: Op, idx: tuple) -> ir.Value:
+        ptr, mask, other = load_parts(op)
+        element = ptr.type.element.pointee
+        address = self.element(ptr, idx)
+        condition = self.element(mask, idx) if mask is not None else None
+        fallback = self.element(other, idx) if other is not None else \
+            self.constant(0, op.result.type.element)
+
+        def do_load():
+            if self.bounds_check:
+                self.check_bounds(op, ptr, address)
+            return self.read_memory(address, element)
+
+        return self.guarded(condition, do_load, fallback)
+
+    def store(self, op: Op) -> None:
+        ptr, value, mask = store_parts(op)
+        element = ptr.type.element.pointee
+
+        def store_at(idx):
+            address = self.element(ptr, idx)
+            v = self.element(value, idx)
+            condition = self.element(mask, idx) if mask is not None else None
+
+            def do_store():
+                if self.bounds_check:
+                    self.check_bounds(op, ptr, address)
+                self.write_memory(address, v, element)
+
+            self.guarded(condition, do_store)
+
+        if ptr.type.is_scalar:
+            self.memo = {}
+            store_at(())
+            self.memo = None
+        else:
+            self.loop_nest(ptr.type.shape, store_at)
+
+    # ---------------------------------------------------------------- ops in program order
+    def lower_block(self, block: Block) -> list:
+        for op in block.ops:
+            if op.name == "tile.yield":
+                return list(op.operands)
+            self.lower_op(op)
+        return []
+
+    def should_materialise(self, op: Op) -> bool:
+        if op.name in ALWAYS_MATERIALISED:
+            return True
+        return op.name in EXPENSIVE and self.uses.get(op.result, 0) > 1
+
+    def lower_op(self, op: Op) -> None:
+        if op.name == "tile.store":
+            self.store(op)
+        elif op.name == "tile.for":
+            self.lower_for(op)
+        elif op.name == "tile.if":
+            self.lower_if(op)
+        elif op.name == "tile.reduce":
+            self.lower_reduce(op)
+        elif op.name == "tile.dot":
+            self.lower_dot(op)
+        elif op.result.type.is_scalar:
+            self.memo = {}
+            self.scalars[op.result] = self.compute(op, ())
+            self.memo = None
+        elif self.should_materialise(op):
+            self.materialise(op.result, lambda idx: self.compute(op, idx))
+        # Otherwise the tile stays lazy: its elements are computed where they are used.
+
+    def store_value_into(self, v: Value, target) -> None:
+        """Copy ``v`` (tile or scalar) into ``target`` (an array, or a scalar slot)."""
+        if v.type.is_scalar:
+            self.builder.store(self.scalars[v], target)
+            return
+        element = compute_type(v.type.element)
+
+        def copy(idx):
+            slot = self.builder.gep(target, [self.flat_index(v.type.shape, idx)],
+                                    source_etype=element)
+            self.builder.store(self.element(v, idx), slot)
+
+        self.loop_nest(v.type.shape, copy)
+
+    def slot_for(self, type_: TileType) -> ir.Value:
+        if type_.is_scalar:
+            return self.alloca(compute_type(type_.element))
+        return self.alloca_tile(type_)
+
+    def bind_slot(self, v: Value, slot: ir.Value) -> None:
+        if v.type.is_scalar:
+            self.scalars[v] = self.builder.load(slot, typ=compute_type(v.type.element))
+        else:
+            self.buffers[v] = slot
+
+    def lower_for(self, op: Op) -> None:
+        b = self.builder
+        lower, upper, step, inits = for_parts(op)
+        body = op.regions[0]
+        carried = body.args[1:]
+        slots = [self.slot_for(v.type) for v in carried]
+        for init, slot in zip(inits, slots, strict=False):
+            self.store_value_into(init, slot)
+        iv_type = compute_type(lower.type.element)
+        iv_slot = self.alloca(iv_type)
+        b.store(self.scalars[lower], iv_slot)
+        fn = b.function
+        header = fn.append_basic_block("for_header")
+        loop_body = fn.append_basic_block("for_body")
+        exit_block = fn.append_basic_block("for_exit")
+        b.branch(header)
+        b.position_at_end(header)
+        iv = b.load(iv_slot, typ=iv_type)
+        b.cbranch(b.icmp_signed("<", iv, self.scalars[upper]), loop_body, exit_block)
+        b.position_at_end(loop_body)
+        self.scalars[body.args[0]] = iv
+        for arg, slot in zip(carried, slots, strict=False):
+            self.bind_slot(arg, slot)
+        yielded = self.lower_block(body)
+        # Compute every new carried value before overwriting any slot (a yield may swap values).
+        staged = []
+        for v in yielded:
+            if v.type.is_scalar or (v in self.buffers and v not in carried):
+                staged.append((v, None))
+            else:
+                temp = self.slot_for(v.type)
+                self.store_value_into(v, temp)
+                staged.append((v, temp))
+        for (v, temp), slot in zip(staged, slots, strict=False):
+            if v.type.is_scalar:
+                b.store(self.scalars[v], slot)
+            else:
+                source = temp if temp is not None else self.buffers[v]
+                self.copy_array(source, slot, v.type)
+        b.store(b.add(iv, self.scalars[step]), iv_slot)
+        b.branch(header)
+        b.position_at_end(exit_block)
+        for result, slot in zip(op.results, slots, strict=False):
+            self.bind_slot(result, slot)
+
+    def copy_array(self, source: ir.Value, target: ir.Value, type_: TileType) -> None:
+        element = compute_type(type_.element)
+        size = type_.numel * max(1, element.width // 8 if isinstance(element, ir.IntType)
+                                 else {F16: 2, F32: 4, F64: 8}.get(element, 8))
+        if isinstance(element, ir.IntType) and element.width == 1:
+            size = type_.numel
+        memcpy = self.module.declare_intrinsic("llvm.memcpy", [PTR, PTR, I64])
+        self.builder.call(memcpy, [target, source, ir.Constant(I64, size), ir.Constant(I1, 0)])
+
+    def lower_if(self, op: Op) -> None:
+        b = self.builder
+        slots = [self.slot_for(r.type) for r in op.results]
+        fn = b.function
+        then_block = fn.append_basic_block("if_then")
+        else_block = fn.append_basic_block("if_else")
+        merge = fn.append_basic_block("if_join")
+        b.cbranch(self.scalars[op.operands[0]], then_block, else_block)
+        for region, block in zip(op.regions, (then_block, else_block), strict=False):
+            b.position_at_end(block)
+            for v, slot in zip(self.lower_block(region), slots, strict=False):
+                self.store_value_into(v, slot)
+            b.branch(merge)
+        b.position_at_end(merge)
+        for result, slot in zip(op.results, slots, strict=False):
+            self.bind_slot(result, slot)
+
+    def lower_reduce(self, op: Op) -> None:
+        b = self.builder
+        (x,) = op.operands
+        axis, kind = op.attrs["axis"], op.attrs["kind"]
+        element = op.result.type.element
+        t = compute_type(element)
+        if element.is_float:
+            identity = {"sum": 0.0, "max": float("-inf"), "min": float("inf")}[kind]
+        else:
+            bits = element.bits
+            identity = {"sum": 0, "max": -(2 ** (bits - 1)), "min": 2 ** (bits - 1) - 1}[kind]
+        fast = ("reassoc", "nsz", "nnan", "ninf") if element.is_float else ()
+
+        def combine(acc, v):
+            if kind == "sum":
+                return b.fadd(acc, v, flags=fast) if element.is_float else b.add(acc, v)
+            if element.is_float:
+                bigger = b.fcmp_ordered(">" if kind == "max" else "<", v, acc, flags=fast)
+            else:
+                bigger = b.icmp_signed(">" if kind == "max" else "<", v, acc)
+            return b.select(bigger, v, acc)
+
+        out_shape = op.result.type.shape
+        accumulator = self.alloca(t)
+        result_array = None if not out_shape else self.alloca_tile(op.result.type)
+        shape = x.type.shape
+        # Reduce along the axis innermost: a scalar accumulator per output element.
+        outer_dims = [d for d in range(len(shape)) if d != axis]
+
+        def outer(out_idx):
+            b.store(self.constant(identity, element), accumulator)
+            saved = self.memo
+
+            def inner(k):
+                full = list(out_idx)
+                full.insert(axis, k)
+                v = self.element(x, tuple(full))
+                b.store(combine(b.load(accumulator, typ=t), v), accumulator)
+
+            self.memo = {}
+            self.counted_loop(ir.Constant(I64, 0), ir.Constant(I64, shape[axis]),
+                              ir.Constant(I64, 1), inner)
+            self.memo = saved
+            total = b.load(accumulator, typ=t)
+            if result_array is not None:
+                b.store(total, b.gep(result_array, [self.flat_index(out_shape, out_idx)],
+                                     source_etype=t))
+            return total
+
+        if not out_shape:
+            self.memo = {}
+            self.scalars[op.result] = outer(())
+            self.memo = None
+        else:
+            self.loop_nest(tuple(shape[d] for d in outer_dims), outer)
+            self.buffers[op.result] = result_array
+
+    def lower_dot(self, op: Op) -> None:
+        b = self.builder
+        a, bb, acc = dot_parts(op)
+        for operand in (a, bb):
+            if operand not in self.buffers:
+                self.materialise(operand, lambda idx, v=operand: self.compute(v.owner, idx))
+        (m, k), (_, n) = a.type.shape, bb.type.shape
+        element = op.result.type.element
+        t = compute_type(element)
+        result = self.alloca_tile(op.result.type)
+        if acc is not None:
+            self.store_value_into(acc, result)
+        else:
+            zero = ir.Constant(ir.ArrayType(t, m * n), None)
+            b.store(zero, result)
+        fast = ("contract", "reassoc")
+
+        def as_result_type(v: Value, idx):
+            raw = b.load(self.buffer_slot(v, idx), typ=compute_type(v.type.element))
+            return convert_element(b, raw, v.type.element, element)
+
+        def row(i):
+            def middle(kk):
+                a_ik = as_result_type(a, (i, kk))
+
+                def inner(j):
+                    slot = b.gep(result, [self.flat_index((m, n), (i, j))], source_etype=t)
+                    product = b.fmul(a_ik, as_result_type(bb, (kk, j)), flags=fast)
+                    b.store(b.fadd(b.load(slot, typ=t), product, flags=fast), slot)
+
+                self.counted_loop(ir.Constant(I64, 0), ir.Constant(I64, n), ir.Constant(I64, 1),
+                                  inner)
+
+            self.counted_loop(ir.Constant(I64, 0), ir.Constant(I64, k), ir.Constant(I64, 1),
+                              middle)
+
+        self.memo = {}
+        self.counted_loop(ir.Constant(I64, 0), ir.Constant(I64, m), ir.Constant(I64, 1), row)
+        self.memo = None
+        self.buffers[op.result] = result
+
+
+def lower_to_llvm(fn: Function, kernel_name: str, bounds_check: bool = False,
+                  rules: dict[str, ElementwiseRule] | None = None) -> tuple[ir.Module, list[Op]]:
+    """The LLVM module for ``fn`` and, in bounds-checked mode, the op of each check number."""
+    lowering = TileToLLVM(fn, kernel_name, bounds_check, rules)
+    module = lowering.lower()
+    return module, lowering.checked_ops

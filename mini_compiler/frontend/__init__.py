@@ -1,0 +1,1 @@
+"""Front end: Python source of a kernel -> Tile IR (``codegen.build_tile_ir``)."""

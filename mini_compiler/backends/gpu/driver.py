@@ -1,0 +1,124 @@
+"""Loading PTX into the GPU and launching kernels, through the CUDA driver API (``cuda.bindings``).
+
+No CUDA toolkit is involved: the *driver* (part of every NVIDIA installation) compiles PTX to the
+GPU's machine code when a module is loaded, and launches its kernels. We use the driver's own
+Python bindings (``cuda.bindings.driver``), share torch's CUDA context (the device's *primary*
+context) and launch on torch's current stream, so a kernel is ordered with the torch work around
+it exactly like a Triton kernel is.
+
+Kernel arguments travel as a tuple of values and a tuple of ctypes types: tensors as their
+``data_ptr()`` (``c_void_p``), integers as ``c_int``/``c_longlong``, floats as ``c_float``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+
+class GpuUnavailableError(RuntimeError):
+    """No usable NVIDIA GPU or driver here; the message says what is missing."""
+
+
+class CudaDriverError(RuntimeError):
+    """A CUDA driver call failed; the message names the call and the driver's error."""
+
+
+def _driver():
+    try:
+        from cuda.bindings import driver
+    except ImportError as error:  # pragma: no cover - depends on the machine
+        raise GpuUnavailableError(
+            "the GPU back end needs NVIDIA's Python driver bindings: pip install "
+            "'cuda-bindings>=13' (or the project's [gpu] extra)"
+        ) from error
+    return driver
+
+
+def _check(result: tuple, call: str) -> Any:
+    """Unpack a ``cuda.bindings`` result ``(error, value...)``, raising on a driver error."""
+    driver = _driver()
+    error, *values = result
+    if error != driver.CUresult.CUDA_SUCCESS:
+        _, name = driver.cuGetErrorName(error)
+        _, text = driver.cuGetErrorString(error)
+        decoded = (name or b"?").decode(), (text or b"").decode()
+        raise CudaDriverError(f"{call} failed: {decoded[0]} ({decoded[1]})")
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else tuple(values)
+
+
+@functools.cache
+def _primary_context(device_ordinal: int):
+    driver = _driver()
+    try:
+        _check(driver.cuInit(0), "cuInit")
+    except Exception as error:  # no driver library, no device, driver too old...
+        raise GpuUnavailableError(
+            f"the CUDA driver could not start ({type(error).__name__}: {error}); the GPU back "
+            "end can still compile to PTX here (compile_for_gpu), but running needs an NVIDIA "
+            "GPU") from error
+    count = _check(driver.cuDeviceGetCount(), "cuDeviceGetCount")
+    if device_ordinal >= count:
+        raise GpuUnavailableError(f"no CUDA device {device_ordinal} (this machine has {count})")
+    device = _check(driver.cuDeviceGet(device_ordinal), "cuDeviceGet")
+    return _check(driver.cuDevicePrimaryCtxRetain(device), "cuDevicePrimaryCtxRetain")
+
+
+def make_current(device_ordinal: int = 0) -> None:
+    """Make the device's primary context (the one torch uses) current on this thread."""
+    _check(_driver().cuCtxSetCurrent(_primary_context(device_ordinal)), "cuCtxSetCurrent")
+
+
+@dataclass
+class LoadedKernel:
+    """A kernel of a PTX module loaded on one device, ready to launch."""
+
+    name: str
+    function: Any  # CUfunction
+    module: Any  # CUmodule (kept alive as long as the kernel)
+    device_ordinal: int
+
+    def launch(self, grid: tuple[int, int, int], threads_per_block: int,
+               args: tuple[tuple, tuple], stream: int, shared_memory_bytes: int = 0) -> None:
+        """Launch on ``stream`` (an integer ``CUstream`` handle; 0 is the legacy stream).
+
+        ``args`` is ``(values, ctypes_types)``; see the module docstring.
+        """
+        make_current(self.device_ordinal)
+        gx, gy, gz = grid
+        _check(_driver().cuLaunchKernel(self.function, gx, gy, gz, threads_per_block, 1, 1,
+                                        shared_memory_bytes, stream, args, 0),
+               f"cuLaunchKernel({self.name})")
+
+
+def load_kernel(ptx: str, name: str, device_ordinal: int = 0) -> LoadedKernel:
+    """Load ``ptx`` (the driver JIT-compiles it for this GPU) and find kernel ``name`` in it."""
+    driver = _driver()
+    make_current(device_ordinal)
+    module = _check(driver.cuModuleLoadData(ptx.encode() + b"\0"), "cuModuleLoadData")
+    function = _check(driver.cuModuleGetFunction(module, name.encode()), "cuModuleGetFunction")
+    return LoadedKernel(name, function, module, device_ordinal)
+
+
+# How each kernel parameter type travels to cuLaunchKernel.
+CTYPES_FOR_LLVM = {
+    "ptr": ctypes.c_void_p,
+    "i1": ctypes.c_bool,
+    "i8": ctypes.c_int8,
+    "i16": ctypes.c_int16,
+    "i32": ctypes.c_int,
+    "i64": ctypes.c_longlong,
+    "f32": ctypes.c_float,
+    "f64": ctypes.c_double,
+}
+
+
+def torch_current_stream() -> int:
+    """The integer handle of torch's current CUDA stream (what a launch should be ordered on)."""
+    import torch
+
+    return int(torch.cuda.current_stream().cuda_stream)

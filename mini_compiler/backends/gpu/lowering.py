@@ -1,0 +1,693 @@
+"""Lowering layout-annotated Tile IR to per-thread LLVM IR.
+
+Input: Tile IR after the GPU passes (``mini_compiler.passes.gpu``): every tile has a layout,
+loads/stores carry ``vector_width``, scratch buffers have ``smem_offset``, ``gpu.barrier`` and
+``gpu.convert_layout`` ops are explicit.
+Output: an LLVM module with one ``ptx_kernel`` function that *one thread* runs.
+
+Idea: a tile value becomes, in each thread, the list of the elements that its layout gives that
+thread (:class:`ThreadTile`). Then
+
+* elementwise ops are elementwise on those lists: no thread talks to another;
+* ``arange`` computes each element's coordinate from the thread and warp ids;
+* loads and stores take the elements in groups of ``vector_width`` consecutive ones: one
+  ``ld.global.v4`` (or a predicated one, when masked) per group;
+* a broadcast or an ``expand_dims`` of a slice just reuses registers;
+* a reduction runs in three steps: over a thread's own elements, across the lanes of a warp with
+  butterfly shuffles, and across warps through shared memory;
+* a layout conversion writes the tile to shared memory in one layout and reads it in another.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from math import prod
+
+from llvmlite import ir
+
+from ...errors import CompilationError
+from ...ir.ops import Function, Op, Value, load_parts, store_parts
+from ...ir.types import PointerType, ScalarType
+from ...passes.gpu.layouts import (
+    BlockedLayout,
+    Layout,
+    SliceLayout,
+    distinct_lanes,
+    distinct_warps,
+    elements_per_thread,
+    lane_stride,
+    register_offset,
+    warp_stride,
+)
+from . import nvvm
+
+ButterflyRule = Callable[[int, int], list[int]]
+
+
+@dataclass
+class ThreadTile:
+    """The part of a tile one thread holds: ``values`` in row-major order over ``counts``
+    (elements per thread along each dimension, see ``layouts.elements_per_thread``)."""
+
+    layout: Layout
+    shape: tuple[int, ...]
+    values: list[ir.Value]
+
+    @property
+    def counts(self) -> tuple[int, ...]:
+        return elements_per_thread(self.layout, self.shape)
+
+
+def llvm_type(element) -> ir.Type:
+    """The LLVM register type of a Tile IR element type."""
+    if isinstance(element, PointerType):
+        return nvvm.global_ptr
+    mapping = {"i1": nvvm.i1, "i8": nvvm.i8, "i16": nvvm.i16, "i32": nvvm.i32, "i64": nvvm.i64,
+               "f16": nvvm.f16, "f32": nvvm.f32, "f64": nvvm.f64}
+    if element.name not in mapping:
+        raise NotImplementedError(f"the GPU back end has no {element.name} yet")
+    return mapping[element.name]
+
+
+def memory_type(element: ScalarType) -> ir.Type:
+    """How an element is stored in memory (booleans take a byte, as in torch)."""
+    return nvvm.i8 if element.is_bool else llvm_type(element)
+
+
+def _bit_index(power_of_two: int) -> int:
+    return power_of_two.bit_length() - 1
+
+
+class KernelLowering:
+    """Builds the LLVM function of one kernel, op by op (see the module docstring)."""
+
+    def __init__(self, fn: Function, num_warps: int, shared_bytes: int,
+                 butterfly_offsets: ButterflyRule):
+        self.fn = fn
+        self.num_warps = num_warps
+        self.butterfly_offsets = butterfly_offsets
+        self.module = nvvm.new_module(fn.name)
+        arg_types = [llvm_type(arg.type.element) for arg in fn.args]
+        names = [arg.name_hint or f"arg{i}" for i, arg in enumerate(fn.args)]
+        self.kernel = nvvm.new_kernel(self.module, fn.name, arg_types, names)
+        nvvm.set_max_threads(self.kernel, num_warps * nvvm.WARP_SIZE)
+        # Thread and warp ids, and each layout's per-thread base coordinates, are computed once
+        # in a prologue block, so that they dominate every use (loops included).
+        entry = self.kernel.append_basic_block("entry")
+        body = self.kernel.append_basic_block("body")
+        self.prologue = ir.IRBuilder(entry)
+        self.lane, self.warp = nvvm.lane_and_warp(self.prologue)
+        self.prologue.position_before(self.prologue.branch(body))
+        self.builder = ir.IRBuilder(body)
+        self.shared = (nvvm.shared_memory(self.module, "scratch", shared_bytes)
+                       if shared_bytes else None)
+        self.values: dict[Value, ir.Value | ThreadTile] = dict(
+            zip(fn.args, self.kernel.args, strict=True))
+        self._bases: dict[tuple, list[ir.Value]] = {}
+
+    # ----- helpers ---------------------------------------------------------------------------
+    def const(self, value: int) -> ir.Constant:
+        return ir.Constant(nvvm.i32, value)
+
+    def tile(self, value: Value) -> ThreadTile:
+        found = self.values[value]
+        assert isinstance(found, ThreadTile), f"{value} is not a tile"
+        return found
+
+    def scalar(self, value: Value) -> ir.Value:
+        found = self.values[value]
+        assert not isinstance(found, ThreadTile), f"{value} is not a scalar"
+        return found
+
+    def thread_base(self, layout: Layout, shape: tuple[int, ...]) -> list[ir.Value]:
+        """Per tile dimension, this thread's first coordinate (lane and warp decomposed)."""
+        key = (layout, shape)
+        if key not in self._bases:
+            b = self.prologue
+            blocked = layout.parent if isinstance(layout, SliceLayout) else layout
+            dims = ([layout.parent_dim(d) for d in range(layout.rank)]
+                    if isinstance(layout, SliceLayout) else list(range(layout.rank)))
+            bases = []
+            for d in dims:
+                spt = blocked.size_per_thread[d]
+                tpw = blocked.threads_per_warp[d]
+                wpb = blocked.warps_per_block[d]
+                lane_d = b.and_(b.lshr(self.lane, self.const(_bit_index(lane_stride(blocked, d)))),
+                                self.const(tpw - 1))
+                warp_d = b.and_(b.lshr(self.warp, self.const(_bit_index(warp_stride(blocked, d)))),
+                                self.const(wpb - 1))
+                bases.append(b.add(b.mul(warp_d, self.const(tpw * spt)),
+                                   b.mul(lane_d, self.const(spt))))
+            self._bases[key] = bases
+        return self._bases[key]
+
+    def coordinates(self, layout: Layout, shape: tuple[int, ...]) -> list[list[ir.Value]]:
+        """For each element this thread holds (register order), its coordinate per dimension."""
+        bases = self.thread_base(layout, shape)
+        counts = elements_per_thread(layout, shape)
+        blocked = layout.parent if isinstance(layout, SliceLayout) else layout
+        dims = ([layout.parent_dim(d) for d in range(layout.rank)]
+                if isinstance(layout, SliceLayout) else list(range(layout.rank)))
+        per_dim = []
+        for dim, count in enumerate(counts):
+            wraps = shape[dim] < blocked.layout_tile(dims[dim])
+            column = []
+            for k in range(count):
+                c = self.builder.add(bases[dim], self.const(register_offset(layout, shape, dim, k)))
+                if wraps:  # a tile smaller than the layout tile: threads hold copies
+                    c = self.builder.and_(c, self.const(shape[dim] - 1))
+                column.append(c)
+            per_dim.append(column)
+        return [[per_dim[d][k] for d, k in enumerate(ks)]
+                for ks in itertools.product(*(range(c) for c in counts))]
+
+    def linear_index(self, coordinate: Sequence[ir.Value], shape: tuple[int, ...]) -> ir.Value:
+        """Row-major position of ``coordinate`` in a tile of ``shape``."""
+        index = self.const(0)
+        for c, size in zip(coordinate, shape, strict=False):
+            index = self.builder.add(self.builder.mul(index, self.const(size)), c)
+        return index
+
+    def shared_address(self, byte_offset: ir.Value) -> ir.Value:
+        return self.builder.gep(self.shared, [byte_offset], source_etype=nvvm.i8)
+
+    # ----- the driver ------------------------------------------------------------------------
+    def lower(self) -> ir.Module:
+        for op in self.fn.body.ops:
+            self.lower_op(op)
+        self.builder.ret_void()
+        return self.module
+
+    def lower_for(self, op: Op) -> None:
+        """A counted loop; every register of a carried value becomes a phi in the header.
+
+        The step is assumed positive, as ``range`` in the course's kernels (``iv < upper``).
+        """
+        b = self.builder
+        lower, upper, step = (self.scalar(v) for v in op.operands[:3])
+        inits = [self.values[v] for v in op.operands[3:]]
+        preheader = b.block
+        header = b.append_basic_block("loop.header")
+        body_block = b.append_basic_block("loop.body")
+        exit_block = b.append_basic_block("loop.exit")
+        b.branch(header)
+        b.position_at_end(header)
+        induction = b.phi(lower.type, name="iv")
+        induction.add_incoming(lower, preheader)
+        carried: list[ir.Value | ThreadTile] = []
+        phis: list[list[ir.PhiInstr]] = []
+        for init in inits:
+            registers = init.values if isinstance(init, ThreadTile) else [init]
+            row = []
+            for register in registers:
+                phi = b.phi(register.type)
+                phi.add_incoming(register, preheader)
+                row.append(phi)
+            phis.append(row)
+            carried.append(ThreadTile(init.layout, init.shape, list(row))
+                           if isinstance(init, ThreadTile) else row[0])
+        b.cbranch(b.icmp_signed("<", induction, upper), body_block, exit_block)
+        b.position_at_end(body_block)
+        region = op.regions[0]
+        self.values[region.args[0]] = induction
+        for arg, value in zip(region.args[1:], carried, strict=False):
+            self.values[arg] = value
+        for inner in region.ops:
+            if inner.name == "tile.yield":
+                yielded = [self.values[v] for v in inner.operands]
+            else:
+                self.lower_op(inner)
+        latch = b.block
+        induction.add_incoming(b.add(induction, step), latch)
+        for row, value in zip(phis, yielded, strict=False):
+            registers = value.values if isinstance(value, ThreadTile) else [value]
+            for phi, register in zip(row, registers, strict=False):
+                phi.add_incoming(register, latch)
+        b.branch(header)
+        b.position_at_end(exit_block)
+        for result, value in zip(op.results, carried, strict=False):
+            self.values[result] = value
+
+    def lower_op(self, op: Op) -> None:
+        handler = getattr(self, "lower_" + op.name.replace("tile.", "").replace("gpu.", ""),
+                          None)
+        if handler is None:
+            if op.name in ELEMENTWISE:
+                return self.lower_elementwise(op)
+            raise CompilationError(f"the GPU back end cannot lower {op.name}", op.loc,
+                                   self.fn.name)
+        handler(op)
+
+    def define(self, op: Op, value: ir.Value | ThreadTile) -> None:
+        self.values[op.result] = value
+
+    def per_element(self, op: Op, compute: Callable[..., ir.Value]) -> None:
+        """Define ``op``'s result by applying ``compute`` to each element of its operands."""
+        result = op.result
+        if result.type.is_scalar:
+            self.define(op, compute(*(self.scalar(v) for v in op.operands)))
+            return
+        operand_values = []
+        for v in op.operands:
+            if v.type.is_scalar:
+                operand_values.append(itertools.repeat(self.scalar(v)))
+            else:
+                operand_values.append(self.tile(v).values)
+        values = [compute(*args) for args in zip(*operand_values, strict=False)]
+        self.define(op, ThreadTile(op.layout, result.type.shape, values))
+
+    # ----- ops without data ------------------------------------------------------------------
+    def lower_constant(self, op: Op) -> None:
+        self.define(op, ir.Constant(llvm_type(op.result.type.element), op.attrs["value"]))
+
+    def lower_program_id(self, op: Op) -> None:
+        self.define(op, nvvm.block_id(self.builder, op.attrs["axis"]))
+
+    def lower_num_programs(self, op: Op) -> None:
+        self.define(op, nvvm.num_blocks(self.builder, op.attrs["axis"]))
+
+    def lower_arange(self, op: Op) -> None:
+        shape = op.result.type.shape
+        start = op.attrs["start"]
+        values = [self.builder.add(c[0], self.const(start)) if start else c[0]
+                  for c in self.coordinates(op.layout, shape)]
+        self.define(op, ThreadTile(op.layout, shape, values))
+
+    def lower_full(self, op: Op) -> None:
+        result = op.result.type
+        value = ir.Constant(llvm_type(result.element), op.attrs["value"])
+        if result.is_scalar:  # tl.full((), ...): a plain constant
+            self.define(op, value)
+            return
+        self.define(op, ThreadTile(op.layout, result.shape,
+                                   [value] * prod(elements_per_thread(op.layout, result.shape))))
+
+    def lower_splat(self, op: Op) -> None:
+        shape = op.result.type.shape
+        value = self.scalar(op.operands[0])
+        self.define(op, ThreadTile(op.layout, shape,
+                                   [value] * prod(elements_per_thread(op.layout, shape))))
+
+    def lower_barrier(self, op: Op) -> None:
+        nvvm.barrier(self.builder)
+
+    # ----- reshaping in registers ------------------------------------------------------------
+    def lower_expand_dims(self, op: Op) -> None:
+        source = self.values[op.operands[0]]
+        shape = op.result.type.shape
+        if not isinstance(source, ThreadTile):  # a scalar becomes a 1-element tile
+            self.define(op, ThreadTile(op.layout, shape,
+                                       [source] * prod(elements_per_thread(op.layout, shape))))
+            return
+        # Slice(axis, P) -> P: the thread holds the same elements; the new dimension has 1.
+        self.define(op, ThreadTile(op.layout, shape, list(source.values)))
+
+    def lower_broadcast(self, op: Op) -> None:
+        source = self.tile(op.operands[0])
+        shape = op.result.type.shape
+        counts = elements_per_thread(op.layout, shape)
+        source_counts = source.counts
+        values = []
+        for ks in itertools.product(*(range(c) for c in counts)):
+            index = 0
+            for k, n in zip(ks, source_counts, strict=False):
+                index = index * n + (k if n > 1 else 0)
+            values.append(source.values[index])
+        self.define(op, ThreadTile(op.layout, shape, values))
+
+    def lower_convert_layout(self, op: Op) -> None:
+        """Through shared memory: write every element at its row-major place, wait, read."""
+        source = self.tile(op.operands[0])
+        shape = op.result.type.shape
+        element = op.result.type.element
+        stored_type = memory_type(element) if not element.is_pointer else nvvm.global_ptr
+        size = 8 if element.is_pointer else element.size_bytes
+        base = op.attrs["smem_offset"]
+        b = self.builder
+        coordinates = self.coordinates(source.layout, shape)
+        for coordinate, value in zip(coordinates, source.values, strict=True):
+            address = self.shared_address(
+                b.add(b.mul(self.linear_index(coordinate, shape), self.const(size)),
+                      self.const(base)))
+            b.store(self._to_memory(value, element), address, align=size)
+        nvvm.barrier(b)
+        values = []
+        for coordinate in self.coordinates(op.layout, shape):
+            address = self.shared_address(
+                b.add(b.mul(self.linear_index(coordinate, shape), self.const(size)),
+                      self.const(base)))
+            values.append(self._from_memory(b.load(address, typ=stored_type, align=size),
+                                            element))
+        self.define(op, ThreadTile(op.layout, shape, values))
+
+    def _to_memory(self, value: ir.Value, element) -> ir.Value:
+        if not element.is_pointer and element.is_bool:
+            return self.builder.zext(value, nvvm.i8)
+        return value
+
+    def _from_memory(self, value: ir.Value, element) -> ir.Value:
+        if not element.is_pointer and element.is_bool:
+            return self.builder.icmp_unsigned("!=", value, ir.Constant(nvvm.i8, 0))
+        return value
+
+    # ----- memory ----------------------------------------------------------------------------
+    def lower_addptr(self, op: Op) -> None:
+        pointee = op.operands[0].type.element.pointee
+        element_type = memory_type(pointee)
+        b = self.builder
+
+        def step(pointer: ir.Value, offset: ir.Value) -> ir.Value:
+            if offset.type != nvvm.i64:
+                offset = b.sext(offset, nvvm.i64)
+            return b.gep(pointer, [offset], source_etype=element_type)
+
+        self.per_element(op, step)
+
+    def _groups(self, op: Op, tile: ThreadTile) -> tuple[int, list[range]]:
+        """Split a thread's elements into groups of ``vector_width`` that are consecutive in
+        memory.
+
+        Only the ``size_per_thread`` elements of one repetition along the fastest dimension
+        are neighbours in the tile; the next register along that dimension is a whole layout
+        tile further. So the access is never wider than that run, whatever coalescing allowed.
+        """
+        layout = tile.layout
+        blocked = layout.parent if isinstance(layout, SliceLayout) else layout
+        fastest = (layout.parent_dim(tile.layout.rank - 1) if isinstance(layout, SliceLayout)
+                   else layout.rank - 1)
+        run = min(blocked.size_per_thread[fastest], tile.shape[-1])
+        width = max(1, min(op.attrs.get("vector_width", 1), run))
+        total = len(tile.values)
+        return width, [range(start, start + width) for start in range(0, total, width)]
+
+    def lower_load(self, op: Op) -> None:
+        pointers, mask, other = load_parts(op)
+        element = op.result.type.element
+        value_type = llvm_type(element)
+        stored = memory_type(element)
+        b = self.builder
+        if pointers.type.is_scalar:
+            address = self.scalar(pointers)
+            if mask is None:
+                self.define(op, self._from_memory(b.load(address, typ=stored), element))
+            else:
+                fallback = (self.scalar(other) if other is not None
+                            else ir.Constant(value_type, 0))
+                (loaded,) = nvvm.predicated_load(b, address, self.scalar(mask),
+                                                 [self._to_memory(fallback, element)])
+                self.define(op, self._from_memory(loaded, element))
+            return
+        pointer_tile = self.tile(pointers)
+        masks = self.tile(mask).values if mask is not None else None
+        others = self.tile(other).values if other is not None else None
+        width, groups = self._groups(op, pointer_tile)
+        size = stored.width // 8 if isinstance(stored, ir.IntType) else element.size_bytes
+        values: list[ir.Value] = []
+        for group in groups:
+            address = pointer_tile.values[group[0]]
+            if masks is None:
+                if width == 1:
+                    loaded = [b.load(address, typ=stored, align=size)]
+                else:
+                    vector = b.load(address, typ=ir.VectorType(stored, width), align=size * width)
+                    loaded = [b.extract_element(vector, self.const(i)) for i in range(width)]
+            else:
+                fallback = [self._to_memory(others[i], element) if others is not None
+                            else ir.Constant(stored, 0) for i in group]
+                loaded = nvvm.predicated_load(b, address, masks[group[0]], fallback)
+            values.extend(self._from_memory(v, element) for v in loaded)
+        self.define(op, ThreadTile(op.layout, op.result.type.shape, values))
+
+    def lower_store(self, op: Op) -> None:
+        pointers, value, mask = store_parts(op)
+        element = value.type.element
+        stored = memory_type(element)
+        size = stored.width // 8 if isinstance(stored, ir.IntType) else element.size_bytes
+        b = self.builder
+        if pointers.type.is_scalar:
+            data = self._to_memory(self.scalar(value), element)
+            if mask is None:
+                b.store(data, self.scalar(pointers))
+            else:
+                nvvm.predicated_store(b, self.scalar(pointers), self.scalar(mask), [data])
+            return
+        pointer_tile = self.tile(pointers)
+        data_values = [self._to_memory(v, element) for v in self.tile(value).values]
+        masks = self.tile(mask).values if mask is not None else None
+        width, groups = self._groups(op, pointer_tile)
+        for group in groups:
+            address = pointer_tile.values[group[0]]
+            data = [data_values[i] for i in group]
+            if masks is None:
+                if width == 1:
+                    b.store(data[0], address, align=size)
+                else:
+                    vector = ir.Constant(ir.VectorType(stored, width), ir.Undefined)
+                    for i, v in enumerate(data):
+                        vector = b.insert_element(vector, v, self.const(i))
+                    b.store(vector, address, align=size * width)
+            else:
+                nvvm.predicated_store(b, address, masks[group[0]], data)
+
+    # ----- arithmetic ------------------------------------------------------------------------
+    def lower_elementwise(self, op: Op) -> None:
+        element = op.operands[0].type.element if op.operands else op.result.type.element
+        rule = ELEMENTWISE[op.name]
+        self.per_element(op, lambda *args: rule(self.builder, element, *args))
+
+    def lower_where(self, op: Op) -> None:
+        self.per_element(op, lambda c, a, b_: self.builder.select(c, a, b_))
+
+    def lower_cast(self, op: Op) -> None:
+        source = op.operands[0].type.element
+        target = op.result.type.element
+        self.per_element(op, lambda x: cast(self.builder, x, source, target))
+
+    # ----- reductions ------------------------------------------------------------------------
+    def lower_reduce(self, op: Op) -> None:
+        source = self.tile(op.operands[0])
+        layout = source.layout
+        assert isinstance(layout, BlockedLayout), "assign_layouts gives reductions a blocked input"
+        axis = op.attrs["axis"]
+        kind = op.attrs["kind"]
+        element = op.operands[0].type.element
+        shape = source.shape
+        b = self.builder
+
+        def combine(x: ir.Value, y: ir.Value) -> ir.Value:
+            return REDUCERS[kind](b, element, x, y)
+
+        # 1. within a thread: fold the elements along the axis.
+        counts = source.counts
+        other_counts = [c for d, c in enumerate(counts) if d != axis]
+        partials = []
+        for rest in itertools.product(*(range(c) for c in other_counts)):
+            acc = None
+            for k in range(counts[axis]):
+                ks = list(rest[:axis]) + [k] + list(rest[axis:])
+                index = 0
+                for kk, n in zip(ks, counts, strict=False):
+                    index = index * n + kk
+                value = source.values[index]
+                acc = value if acc is None else combine(acc, value)
+            partials.append(acc)
+        # 2. across the lanes of a warp: butterfly shuffles over the lanes along the axis.
+        lanes = distinct_lanes(layout, shape, axis)
+        offsets = list(self.butterfly_offsets(lanes, lane_stride(layout, axis)))
+        partials = [nvvm.warp_reduce(b, p, combine, offsets) for p in partials]
+        # 3. across warps: each warp leaves its partials in shared memory, then all combine them.
+        warps = distinct_warps(layout, shape, axis)
+        result_shape = op.result.type.shape
+        if warps > 1:
+            size = element.size_bytes
+            base = op.attrs["smem_offset"]
+            warp_along_axis = b.and_(
+                b.lshr(self.warp, self.const(_bit_index(warp_stride(layout, axis)))),
+                self.const(warps - 1))
+            if result_shape:
+                slots = [self.linear_index(c, result_shape)
+                         for c in self.coordinates(SliceLayout(axis, layout), result_shape)]
+            else:
+                slots = [self.const(0)]
+            for slot, partial in zip(slots, partials, strict=False):
+                index = b.add(b.mul(slot, self.const(warps)), warp_along_axis)
+                address = self.shared_address(b.add(b.mul(index, self.const(size)),
+                                                    self.const(base)))
+                b.store(partial, address, align=size)
+            nvvm.barrier(b)
+            combined = []
+            for slot in slots:
+                acc = None
+                for w in range(warps):
+                    index = b.add(b.mul(slot, self.const(warps)), self.const(w))
+                    address = self.shared_address(b.add(b.mul(index, self.const(size)),
+                                                        self.const(base)))
+                    value = b.load(address, typ=partials[0].type, align=size)
+                    acc = value if acc is None else combine(acc, value)
+                combined.append(acc)
+            partials = combined
+        if not result_shape:
+            self.define(op, partials[0])
+        else:
+            self.define(op, ThreadTile(op.layout, result_shape, partials))
+
+
+# ----- per-element rules ---------------------------------------------------------------------
+def _intrinsic_call(b: ir.IRBuilder, name: str, ty: ir.Type, *args: ir.Value) -> ir.Value:
+    fn = nvvm.intrinsic(b.module, name, ty, [a.type for a in args])
+    return b.call(fn, list(args))
+
+
+def _in_f32(b: ir.IRBuilder, x: ir.Value, compute: Callable[[ir.Value], ir.Value]) -> ir.Value:
+    """Compute a math function in f32 (the hardware's approximate units work in f32)."""
+    if x.type == nvvm.f32:
+        return compute(x)
+    wide = b.fpext(x, nvvm.f32) if x.type == nvvm.f16 else b.fptrunc(x, nvvm.f32)
+    out = compute(wide)
+    return b.fptrunc(out, x.type) if x.type == nvvm.f16 else b.fpext(out, x.type)
+
+
+LN2 = 0.6931471805599453
+
+
+def _float_suffix(ty: ir.Type) -> str:
+    return {nvvm.f16: "f16", nvvm.f32: "f32", nvvm.f64: "f64"}[ty]
+
+
+def _maximum(b, element, x, y):
+    if element.is_float:
+        return _intrinsic_call(b, f"llvm.maxnum.{_float_suffix(x.type)}", x.type, x, y)
+    return b.select(b.icmp_signed(">", x, y), x, y)
+
+
+def _minimum(b, element, x, y):
+    if element.is_float:
+        return _intrinsic_call(b, f"llvm.minnum.{_float_suffix(x.type)}", x.type, x, y)
+    return b.select(b.icmp_signed("<", x, y), x, y)
+
+
+def _compare(predicate: str):
+    def rule(b, element, x, y):
+        if element.is_float:
+            if predicate == "!=":
+                return b.fcmp_unordered(predicate, x, y)
+            return b.fcmp_ordered(predicate, x, y)
+        if element.is_bool:
+            return b.icmp_unsigned(predicate, x, y)
+        return b.icmp_signed(predicate, x, y)
+    return rule
+
+
+def _arith(float_op: str, int_op: str):
+    def rule(b, element, x, y):
+        return getattr(b, float_op if element.is_float else int_op)(x, y)
+    return rule
+
+
+def _exp(b, element, x):
+    return _in_f32(b, x, lambda v: nvvm.exp(b, v))
+
+
+def _exp2(b, element, x):
+    return _in_f32(b, x, lambda v: nvvm.exp2(b, v))
+
+
+def _log2(b, element, x):
+    return _in_f32(b, x, lambda v: _intrinsic_call(b, "llvm.nvvm.lg2.approx.f", nvvm.f32, v))
+
+
+def _log(b, element, x):
+    return _in_f32(b, x, lambda v: b.fmul(
+        _intrinsic_call(b, "llvm.nvvm.lg2.approx.f", nvvm.f32, v), ir.Constant(nvvm.f32, LN2)))
+
+
+def _sqrt(b, element, x):
+    return _intrinsic_call(b, f"llvm.sqrt.{_float_suffix(x.type)}", x.type, x)
+
+
+def _abs(b, element, x):
+    if element.is_float:
+        return _intrinsic_call(b, f"llvm.fabs.{_float_suffix(x.type)}", x.type, x)
+    return b.select(b.icmp_signed("<", x, ir.Constant(x.type, 0)), b.neg(x), x)
+
+
+def _sin(b, element, x):
+    return _in_f32(b, x, lambda v: _intrinsic_call(b, "llvm.nvvm.sin.approx.f", nvvm.f32, v))
+
+
+def _cos(b, element, x):
+    return _in_f32(b, x, lambda v: _intrinsic_call(b, "llvm.nvvm.cos.approx.f", nvvm.f32, v))
+
+
+def _neg(b, element, x):
+    return b.fneg(x) if element.is_float else b.neg(x)
+
+
+def _not(b, element, x):
+    return b.not_(x)
+
+
+ELEMENTWISE: dict[str, Callable[..., ir.Value]] = {
+    "tile.add": _arith("fadd", "add"),
+    "tile.sub": _arith("fsub", "sub"),
+    "tile.mul": _arith("fmul", "mul"),
+    "tile.div": _arith("fdiv", "sdiv"),
+    "tile.floordiv": _arith("fdiv", "sdiv"),
+    "tile.mod": _arith("frem", "srem"),
+    "tile.and": lambda b, e, x, y: b.and_(x, y),
+    "tile.or": lambda b, e, x, y: b.or_(x, y),
+    "tile.xor": lambda b, e, x, y: b.xor(x, y),
+    "tile.maximum": _maximum,
+    "tile.minimum": _minimum,
+    "tile.lt": _compare("<"),
+    "tile.le": _compare("<="),
+    "tile.gt": _compare(">"),
+    "tile.ge": _compare(">="),
+    "tile.eq": _compare("=="),
+    "tile.ne": _compare("!="),
+    "tile.neg": _neg,
+    "tile.not": _not,
+    "tile.exp": _exp,
+    "tile.exp2": _exp2,
+    "tile.log": _log,
+    "tile.log2": _log2,
+    "tile.sqrt": _sqrt,
+    "tile.abs": _abs,
+    "tile.sin": _sin,
+    "tile.cos": _cos,
+}
+
+REDUCERS: dict[str, Callable[..., ir.Value]] = {
+    "sum": _arith("fadd", "add"),
+    "max": _maximum,
+    "min": _minimum,
+}
+
+
+def cast(b: ir.IRBuilder, x: ir.Value, source, target) -> ir.Value:
+    """Convert one element from ``source`` to ``target`` element type (C-like rules)."""
+    target_type = llvm_type(target)
+    if source == target:
+        return x
+    if source.is_float and target.is_float:
+        return b.fpext(x, target_type) if target.bits > source.bits else b.fptrunc(x, target_type)
+    if source.is_float:
+        if target.is_bool:
+            return b.fcmp_unordered("!=", x, ir.Constant(x.type, 0))
+        return b.fptosi(x, target_type)
+    if target.is_float:
+        return b.uitofp(x, target_type) if source.is_bool else b.sitofp(x, target_type)
+    if target.is_bool:
+        return b.icmp_unsigned("!=", x, ir.Constant(x.type, 0))
+    if target.bits > source.bits:
+        return b.zext(x, target_type) if source.is_bool else b.sext(x, target_type)
+    return b.trunc(x, target_type)
+
+
+def lower_to_llvm(fn: Function, num_warps: int, shared_bytes: int,
+                  butterfly_offsets: ButterflyRule) -> ir.Module:
+    """The LLVM module of ``fn`` (layout-annotated Tile IR), one thread's view."""
+    return KernelLowering(fn, num_warps, shared_bytes, butterfly_offsets).lower()
+

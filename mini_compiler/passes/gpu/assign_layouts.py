@@ -1,0 +1,219 @@
+"""Layout assignment: give every tile a distribution over the threads of a block.
+
+Input: Tile IR after ``infer_shapes`` and :mod:`.coalesce` (loads and stores carry
+``vector_width``).
+Output: the same IR where every op producing a tile has ``op.layout`` set (a blocked or slice
+layout, see :mod:`.layouts`), ``tile.store`` has the layout of its pointers, and where an op reads
+a tile in a layout other than its own a ``gpu.convert_layout`` op (or a cheap copy of the
+producing ``arange``/``splat``/``full`` op) has been inserted in front of it. After this pass
+every elementwise op reads operands in its own layout.
+
+Idea: moving data between threads costs shared memory and barriers, so choose layouts that make
+such moves rare:
+
+* one blocked layout per tile rank, sized for the largest tile of that rank, with
+  ``size_per_thread`` = the widest legal vector access along the fastest dimension; tiles that
+  broadcast into each other then share a layout and a broadcast moves no data;
+* a reduction along ``d`` leaves a ``#slice<dim=d>`` of its operand's layout, and ``expand_dims``
+  at ``d`` turns that slice back into the parent: ``x - max(x, axis=1)[:, None]`` moves nothing;
+* a 1-D value that is later ``expand_dims``-ed is *asked for* in the matching slice layout: a
+  backward walk records these demands, and ``arange``/``splat``/``full`` simply produce their
+  value in whatever layout is asked (recomputing them is cheaper than converting).
+"""
+
+from __future__ import annotations
+
+from ...errors import CompilationError
+from ...ir.ops import (
+    COMPARISONS,
+    ELEMENTWISE_BINARY,
+    ELEMENTWISE_UNARY,
+    Block,
+    Function,
+    Op,
+    Value,
+    load_parts,
+    store_parts,
+    walk_ops,
+)
+from .layouts import BlockedLayout, Layout, SliceLayout, choose_blocked_layout
+
+# Ops that can produce their result in any layout at no cost (no data comes from other threads).
+FREE_OPS = frozenset(("tile.arange", "tile.full", "tile.splat"))
+# Ops whose result is computed element by element from operands in the same layout.
+FOLLOWING_OPS = frozenset(ELEMENTWISE_BINARY + COMPARISONS + ELEMENTWISE_UNARY + (
+    "tile.where", "tile.cast", "tile.addptr", "tile.broadcast",
+))
+UNSUPPORTED_ON_GPU = ("tile.dot", "tile.trans", "tile.if")
+CONVERT_LAYOUT = "gpu.convert_layout"
+
+
+def layout_of(value: Value) -> Layout | None:
+    """The layout of an op's result (None for scalars and for block arguments).
+
+    A ``tile.for`` carries one layout per result (a tuple), which its body's block arguments
+    share.
+    """
+    owner = value.owner
+    if isinstance(owner, Op):
+        if owner.name == "tile.for":
+            return owner.layout[owner.results.index(value)] if owner.layout else None
+        return owner.layout
+    return None
+
+
+class _Assigner:
+    def __init__(self, fn: Function, num_warps: int, vector_widths: dict[int, int]):
+        self.fn = fn
+        largest: dict[int, tuple[int, ...]] = {}
+        for op in walk_ops(fn.body):
+            if op.name in UNSUPPORTED_ON_GPU:
+                raise CompilationError(
+                    f"the GPU back end does not lower {op.name} yet", op.loc, fn.name,
+                    "Supported on the GPU: elementwise ops, loads/stores (masked), reductions, "
+                    "broadcasts and expand_dims, where/maximum/minimum/exp/log/sqrt.")
+            for value in list(op.results) + list(op.operands):
+                shape = value.type.shape
+                if shape and (len(shape) not in largest or
+                              _numel(shape) > _numel(largest[len(shape)])):
+                    largest[len(shape)] = shape
+        self.defaults = {rank: choose_blocked_layout(shape, num_warps, vector_widths.get(rank, 1))
+                         for rank, shape in largest.items()}
+        self.demand: dict[Value, Layout] = {}
+        self.copies: dict[tuple[int, int, Layout], Value] = {}
+        self.argument_layouts: dict[Value, Layout | None] = {}  # loop-carried block arguments
+
+    def layout(self, value: Value) -> Layout | None:
+        if value in self.argument_layouts:
+            return self.argument_layouts[value]
+        return layout_of(value)
+
+    def default(self, value: Value) -> BlockedLayout:
+        return self.defaults[value.type.rank]
+
+    # -- backward: which layout would each value's users like? --
+    def collect_demands(self, block: Block) -> None:
+        for op in reversed(block.ops):
+            for region in op.regions:
+                self.collect_demands(region)
+            if op.name == "tile.expand_dims":
+                result = op.result
+                parent = self.demand.get(result)
+                if not isinstance(parent, BlockedLayout):
+                    parent = self.default(result)
+                self.demand.setdefault(op.operands[0], SliceLayout(op.attrs["axis"], parent))
+            elif op.name in FOLLOWING_OPS or op.name in FREE_OPS:
+                wanted = self.demand.get(op.results[0]) if op.results else None
+                if wanted is not None:
+                    for operand in op.operands:
+                        if operand.type.shape == op.results[0].type.shape:
+                            self.demand.setdefault(operand, wanted)
+
+    # -- forward: decide, and insert conversions where a reader disagrees --
+    def coerce(self, block: Block, op: Op, index: int, target: Layout) -> None:
+        value = op.operands[index]
+        if value.type.is_scalar or self.layout(value) == target:
+            return
+        key = (id(block), id(value), target)
+        if key not in self.copies:
+            producer = value.owner
+            if isinstance(producer, Op) and producer.name in FREE_OPS:
+                copy = Op(producer.name, list(producer.operands), [], dict(producer.attrs),
+                          loc=producer.loc, layout=target)
+            else:
+                copy = Op(CONVERT_LAYOUT, [value], [], loc=op.loc, layout=target)
+            copy.results = [Value(value.type, value.name_hint, copy)]
+            block.ops.insert(block.ops.index(op), copy)
+            self.copies[key] = copy.result
+        op.operands[index] = self.copies[key]
+
+    def assign(self, block: Block) -> None:
+        for op in list(block.ops):
+            self.assign_op(block, op)
+
+    def assign_op(self, block: Block, op: Op) -> None:
+        name = op.name
+        results = op.results
+        if name == "tile.store":
+            pointers, _, _ = store_parts(op)
+            op.layout = self.layout(pointers)
+            if op.layout is None and not pointers.type.is_scalar:
+                op.layout = self.default(pointers)
+            for index in range(1, len(op.operands)):
+                if op.layout is not None:
+                    self.coerce(block, op, index, op.layout)
+            return
+        if name == "tile.for":
+            self.assign_loop(op)
+            return
+        if not results or results[0].type.is_scalar and name != "tile.reduce":
+            return
+        result = results[0]
+        if name in FREE_OPS:
+            op.layout = self.demand.get(result) or self.default(result)
+        elif name == "tile.load":
+            pointers, _, _ = load_parts(op)
+            op.layout = self.layout(pointers) or self.default(pointers)
+            for index in range(1, len(op.operands)):
+                self.coerce(block, op, index, op.layout)
+        elif name == "tile.reduce":
+            source = self.layout(op.operands[0])
+            if not isinstance(source, BlockedLayout):
+                source = self.default(op.operands[0])
+                self.coerce(block, op, 0, source)
+            # A full reduction (scalar result) keeps the slice too: it says where the data was.
+            op.layout = SliceLayout(op.attrs["axis"], source)
+        elif name == "tile.expand_dims":
+            axis = op.attrs["axis"]
+            source = self.layout(op.operands[0])
+            if isinstance(source, SliceLayout) and source.dim == axis:
+                op.layout = source.parent
+            else:
+                parent = self.default(result)
+                if not op.operands[0].type.is_scalar:
+                    self.coerce(block, op, 0, SliceLayout(axis, parent))
+                op.layout = parent
+        elif name in FOLLOWING_OPS:
+            candidates = [self.layout(v) for v in op.operands
+                          if not v.type.is_scalar and isinstance(v.owner, Op)
+                          and v.owner.name not in FREE_OPS]
+            chosen = self.demand.get(result) or next((c for c in candidates if c), None)
+            if name == "tile.broadcast" and not isinstance(chosen, BlockedLayout):
+                chosen = self.default(result)
+            op.layout = chosen or self.default(result)
+            for index in range(len(op.operands)):
+                self.coerce(block, op, index, op.layout)
+        else:
+            op.layout = self.default(result)
+            for index in range(len(op.operands)):
+                self.coerce(block, op, index, op.layout)
+
+
+    def assign_loop(self, op: Op) -> None:
+        """Carried values keep the layout of their initial value through the loop."""
+        inits = op.operands[3:]
+        layouts = tuple(self.layout(v) if not v.type.is_scalar else None for v in inits)
+        op.layout = layouts
+        body = op.regions[0]
+        for arg, layout in zip(body.args[1:], layouts, strict=False):
+            self.argument_layouts[arg] = layout
+        self.assign(body)
+        terminator = body.ops[-1]
+        for index, layout in enumerate(layouts):
+            if layout is not None:
+                self.coerce(body, terminator, index, layout)
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def assign_layouts(fn: Function, num_warps: int, vector_widths: dict[int, int]) -> Function:
+    """Attach layouts to ``fn`` in place (see the module docstring); returns ``fn``."""
+    assigner = _Assigner(fn, num_warps, vector_widths)
+    assigner.collect_demands(fn.body)
+    assigner.assign(fn.body)
+    return fn

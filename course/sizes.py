@@ -18,7 +18,7 @@ SIZES: dict[str, dict[str, dict]] = {
         "cuda": {"n": 2**28, "sweep": [2**p for p in range(12, 29)]},
     },
     "softmax": {
-        "cpu": {"rows": 1823, "cols": 781, "sweep_rows": 64, "sweep_cols": [64, 256, 781, 1024]},
+        "cpu": {"rows": 300, "cols": 781, "sweep_rows": 64, "sweep_cols": [64, 256, 781, 1024]},
         "cuda": {
             "rows": 2**27 // 4096,
             "cols": 4096,

@@ -1,0 +1,248 @@
+"""Lesson 3: matrix multiplication in about 25 lines of Triton, with a fused epilogue.
+
+``C = A @ B`` with ``A`` of shape (M, K) and ``B`` of shape (K, N). Each program computes one
+``BLOCK_M x BLOCK_N`` tile of ``C``: it walks along K in steps of ``BLOCK_K``, loading a tile of A
+and a tile of B each step and accumulating their product with ``tl.dot`` (tensor cores on a GPU)
+into an fp32 accumulator that stays in registers. A tile of C reads ``BLOCK_M*K + K*BLOCK_N``
+elements for ``2*BLOCK_M*BLOCK_N*K`` flops, so large tiles make matmul compute-bound.
+
+* **Edges.** Rows and columns past M and N are loaded from a wrapped-around valid index (``% M``),
+  computed, and never stored (the store is masked); the last K step masks its loads with zeros.
+* **Strides.** Every pointer is ``base + row * stride_row + col * stride_col``, so transposed and
+  sliced inputs work without a copy.
+* **Grouped order.** Consecutive programs cover a ``GROUP_SIZE``-tall column of tiles before moving
+  right, so programs running at the same time share tiles of A and B in the L2 cache
+  (:func:`grouped_tile`, and :func:`grouped_order` in plain Python for widgets and checks).
+* **Epilogue.** Anything element-wise on the accumulator (here leaky ReLU) costs nothing extra:
+  the tile is still in registers.
+* **Even K.** When K is a multiple of ``BLOCK_K`` (the usual case), ``EVEN_K`` compiles the K
+  masks away.
+* **Autotuning.** ``triton.autotune`` times a few tile shapes on the first call for each (M, N, K,
+  dtypes) and keeps the fastest. On the CPU there is one configuration, so the interpreter stays
+  fast.
+
+fp32 inputs use TF32 tensor cores on a GPU (Triton's default for ``tl.dot`` on fp32): inputs are
+rounded to a 10-bit mantissa, products are accumulated in fp32.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ..env import configure
+from ._validate import require_tensor
+
+ACTIVATIONS = (None, "leaky_relu")
+
+
+@triton.jit
+def leaky_relu(x):
+    """``x`` where positive, ``0.01 * x`` elsewhere."""
+    return tl.where(x >= 0, x, 0.01 * x)
+
+
+@triton.jit
+def grouped_tile(pid, num_pid_m, num_pid_n, GROUP_SIZE: tl.constexpr):
+    """Program ``pid`` -> tile ``(pid_m, pid_n)``, going down groups of ``GROUP_SIZE`` tile rows."""
+    programs_per_group = GROUP_SIZE * num_pid_n
+    first_m = (pid // programs_per_group) * GROUP_SIZE
+    rows_in_group = tl.minimum(num_pid_m - first_m, GROUP_SIZE)  # the last group may be shorter
+    pid_m = first_m + (pid % programs_per_group) % rows_in_group
+    pid_n = (pid % programs_per_group) // rows_in_group
+    return pid_m, pid_n
+
+
+@triton.jit
+def matmul_kernel(
+    a_ptr, b_ptr, c_ptr, M, N, K,
+    stride_am, stride_ak, stride_bk, stride_bn, stride_cm, stride_cn,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    GROUP_SIZE: tl.constexpr, ACTIVATION: tl.constexpr, EVEN_K: tl.constexpr,
+):
+    """One ``BLOCK_M x BLOCK_N`` tile of ``C = activation(A @ B)`` per program."""
+    num_pid_m, num_pid_n = tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_N)
+    pid_m, pid_n = grouped_tile(tl.program_id(0), num_pid_m, num_pid_n, GROUP_SIZE)
+    rows = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M)) % M  # wrapped: edge rows load valid memory
+    cols = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N)) % N
+    ks = tl.arange(0, BLOCK_K)
+    a_ptrs = a_ptr + rows[:, None] * stride_am + ks[None, :] * stride_ak  # BLOCK_M x BLOCK_K
+    b_ptrs = b_ptr + ks[:, None] * stride_bk + cols[None, :] * stride_bn  # BLOCK_K x BLOCK_N
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k in range(0, tl.cdiv(K, BLOCK_K)):
+        k_left = K - k * BLOCK_K  # the last step may be partial: zeros add nothing to the sum
+        if EVEN_K:  # K is a multiple of BLOCK_K: no step is partial, no mask to compute
+            a, b = tl.load(a_ptrs), tl.load(b_ptrs)
+        else:
+            a = tl.load(a_ptrs, mask=ks[None, :] < k_left, other=0.0)
+            b = tl.load(b_ptrs, mask=ks[:, None] < k_left, other=0.0)
+        acc = tl.dot(a, b, acc)
+        a_ptrs += BLOCK_K * stride_ak
+        b_ptrs += BLOCK_K * stride_bk
+    if ACTIVATION == "leaky_relu":  # the fused epilogue, applied while the tile is in registers
+        acc = leaky_relu(acc)
+    out_rows = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    out_cols = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    c_ptrs = c_ptr + out_rows[:, None] * stride_cm + out_cols[None, :] * stride_cn
+    mask = (out_rows[:, None] < M) & (out_cols[None, :] < N)
+    tl.store(c_ptrs, acc.to(c_ptr.dtype.element_ty), mask=mask)
+
+
+def _config(bm: int, bn: int, bk: int, warps: int, stages: int, group: int = 8) -> triton.Config:
+    return triton.Config(
+        {"BLOCK_M": bm, "BLOCK_N": bn, "BLOCK_K": bk, "GROUP_SIZE": group},
+        num_warps=warps,
+        num_stages=stages,
+    )
+
+
+# Tile shapes for an H100, from measurements of this kernel (H100 80GB HBM3, 2026-11-22, triton
+# 3.6; fp16, 4096^3 / 8192^3, TFLOP/s, against cuBLAS 694 / 669): 128x256x64 with 8 warps reached
+# 661 / 663 with 3 stages and 690 / 658 with 4; 256x128x64 637-648 / 606-647; 128x128x64 604-625 /
+# 500-555; 64x256x64 580 / 553. Smaller tiles are for small matrices, where a big tile would leave
+# SMs without work (benchmarks/results/nvidia-h100-80gb-hbm3/matmul_tuning.json).
+GPU_CONFIGS = [
+    _config(128, 256, 64, 8, 3),
+    _config(128, 256, 64, 8, 4),
+    _config(128, 128, 64, 4, 4),
+    _config(128, 128, 64, 8, 4),
+    _config(128, 128, 32, 8, 3),
+    _config(64, 128, 64, 4, 3),
+    _config(64, 128, 64, 4, 4),
+]
+CPU_CONFIGS = [_config(64, 64, 64, 4, 1, group=4)]  # the interpreter ignores warps and stages
+SHARED_MEMORY_BYTES = 227 * 1024  # an H100 SM's shared memory available to one program
+
+
+def autotune_configs() -> list[triton.Config]:
+    """The configurations the autotuner chooses from on this device."""
+    return GPU_CONFIGS if configure().on_gpu else CPU_CONFIGS
+
+
+def prune_configs(configs: list[triton.Config], named_args: dict, **kwargs) -> list[triton.Config]:
+    """Before timing, keep the biggest tile that fits shared memory and still feeds every SM.
+
+    Big tiles reuse each loaded byte more, but a 1024 x 1024 product has only 32 tiles of 128 x 256
+    for 132 SMs. Timing fewer candidates also makes the autotuner's choice less exposed to noise:
+    it only chooses warps and pipeline stages among tiles of one size.
+    """
+    if not configure().on_gpu:
+        return configs
+    m, n = named_args["M"], named_args["N"]
+    element = named_args["a_ptr"].element_size()
+    sms = _sm_count()
+
+    def shared_bytes(c: triton.Config) -> int:  # one A tile and one B tile per pipeline stage
+        tile_elements = (c.kwargs["BLOCK_M"] + c.kwargs["BLOCK_N"]) * c.kwargs["BLOCK_K"]
+        return c.num_stages * tile_elements * element
+
+    def tiles(c: triton.Config) -> int:
+        return triton.cdiv(m, c.kwargs["BLOCK_M"]) * triton.cdiv(n, c.kwargs["BLOCK_N"])
+
+    def area(c: triton.Config) -> int:
+        return c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"]
+
+    fitting = [c for c in configs if shared_bytes(c) <= SHARED_MEMORY_BYTES]
+    for size in sorted({area(c) for c in fitting}, reverse=True):
+        chosen = [c for c in fitting if area(c) == size and tiles(c) >= sms]
+        if chosen:
+            return chosen
+    smallest = min(area(c) for c in fitting)
+    return [c for c in fitting if area(c) == smallest]
+
+
+def _sm_count() -> int:
+    return torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
+
+
+def _even_k(args: dict) -> bool:
+    return args["K"] % args["BLOCK_K"] == 0
+
+
+# The autotuner picks BLOCK_K, then the heuristic derives EVEN_K from it, then the kernel compiles.
+matmul_autotuned = triton.autotune(
+    configs=autotune_configs(),
+    key=["M", "N", "K"],
+    prune_configs_by={"early_config_prune": prune_configs},
+)(
+    triton.heuristics({"EVEN_K": _even_k})(matmul_kernel)
+)
+
+
+def grouped_order(pid: int, num_pid_m: int, num_pid_n: int, group_size: int) -> tuple[int, int]:
+    """Plain-Python twin of :func:`grouped_tile`: which output tile program ``pid`` computes."""
+    programs_per_group = group_size * num_pid_n
+    first_m = (pid // programs_per_group) * group_size
+    rows_in_group = min(num_pid_m - first_m, group_size)
+    within = pid % programs_per_group
+    return first_m + within % rows_in_group, within // rows_in_group
+
+
+def _check_inputs(a, b, activation) -> None:
+    for name, t in (("a", a), ("b", b)):
+        require_tensor("matmul", name, t, contiguous=False)
+        if t.dim() != 2:
+            raise ValueError(f"matmul: {name} must be a 2-D matrix, but has shape {tuple(t.shape)}")
+    if a.dtype != b.dtype:
+        raise TypeError(f"matmul: a is {a.dtype} but b is {b.dtype}; convert one with .to()")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(
+            f"matmul: inner dimensions differ: a is {tuple(a.shape)} and b is {tuple(b.shape)}; "
+            "a's columns must equal b's rows"
+        )
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"matmul: activation {activation!r} is not one of {ACTIVATIONS}")
+
+
+def matmul(
+    a: torch.Tensor, b: torch.Tensor, activation: str | None = None, *, config: dict | None = None
+) -> torch.Tensor:
+    """``activation(a @ b)`` as a new (M, N) tensor of the inputs' dtype.
+
+    fp16, bf16 and fp32 inputs (fp32 through TF32 on a GPU); any strides. ``activation`` is None
+    or ``"leaky_relu"``. ``config`` (keys BLOCK_M, BLOCK_N, BLOCK_K, GROUP_SIZE, num_warps,
+    num_stages, optionally EVEN_K) bypasses the autotuner, for experiments.
+    """
+    _check_inputs(a, b, activation)
+    (M, K), (_, N) = a.shape, b.shape
+    c = torch.empty((M, N), device=a.device, dtype=a.dtype)
+    if M == 0 or N == 0:
+        return c
+    if K == 0:  # an empty sum is 0, and both activations keep 0 at 0
+        return c.zero_()
+    if a.dtype == torch.bfloat16 and not configure().on_gpu:
+        # Triton 3.7's interpreter multiplies bf16 tiles in tl.dot as raw 16-bit integers (numpy
+        # has no bf16), so on the CPU bf16 inputs go through the kernel as fp32, then round back.
+        return matmul(a.float(), b.float(), activation, config=config).to(torch.bfloat16)
+    strides = (a.stride(0), a.stride(1), b.stride(0), b.stride(1), c.stride(0), c.stride(1))
+    args = (a, b, c, M, N, K, *strides)
+
+    def grid(meta):
+        return (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]),)
+
+    if config is None:
+        matmul_autotuned[grid](*args, ACTIVATION=activation)
+    else:
+        config = {"EVEN_K": K % config["BLOCK_K"] == 0, **config}
+        matmul_kernel[grid](*args, ACTIVATION=activation, **config)
+    return c
+
+
+def tolerance(dtype: torch.dtype, k: int) -> tuple[float, float]:
+    """(rtol, atol) for comparing a product with inner dimension ``k`` against a float64 reference.
+
+    The result is rounded once to ``dtype`` (relative error ``u``, the unit roundoff); with TF32
+    each product also carries about ``2u`` of input rounding, and K such errors of random sign add
+    up like ``sqrt(K)``. Plain fp32 (the CPU) gets ``u = 2^-20``, room for the accumulation's own
+    rounding. Inputs are assumed to be of order 1 (``torch.randn``).
+    """
+    tf32 = dtype == torch.float32 and configure().on_gpu
+    units = {torch.float16: 2.0**-11, torch.bfloat16: 2.0**-8, torch.float32: 2.0**-20}
+    unit = 2.0**-11 if tf32 else units[dtype]
+    return 2 * unit, 4 * unit * max(1.0, k) ** 0.5
+
+
+def flops(m: int, n: int, k: int) -> int:
+    """Floating-point operations of an (m, k) @ (k, n) product: a multiply and an add per term."""
+    return 2 * m * n * k

@@ -20,15 +20,19 @@ from nbclient import NotebookClient
 
 
 def execute(path: Path, out: Path, *, timeout: int) -> float:
+    """Run every cell of ``path`` and write the result to ``out`` (also when a cell fails)."""
     nb = nbformat.read(path, as_version=4)
     start = time.perf_counter()
-    NotebookClient(
+    client = NotebookClient(
         nb,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
-    ).execute()
-    nbformat.write(nb, out)
+    )
+    try:
+        client.execute()
+    finally:  # a failed run is still worth reading: its error is in the failing cell's output
+        nbformat.write(nb, out)
     return time.perf_counter() - start
 
 

@@ -15,9 +15,11 @@ project = "GPU kernels with Triton, and the compiler underneath"
 author = "the course authors"
 copyright = "2026, the course authors"
 
-extensions = ["myst_nb"]
+extensions = ["myst_nb", "sphinx-mathjax-offline"]  # MathJax served with the site: no CDN
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 nb_execution_mode = "off"  # show the saved outputs of solutions/
+nb_render_markdown_format = "myst"  # Markdown outputs (tables of results) as MyST, tables included
+nb_output_stderr = "remove"  # library warnings on stderr are noise on a web page
 myst_enable_extensions = ["dollarmath", "colon_fence"]
 html_theme = "sphinx_book_theme"
 html_title = "Triton course"

@@ -132,7 +132,8 @@ def main() -> None:
         cases = [case_vector_add(98_432), case_softmax(256, 781), case_matmul(128),
                  case_attention(1, 2, 128, 64, False)]
     else:
-        cases = [case_vector_add(98_432), case_vector_add(1 << 20), case_softmax(1823, 781),
+        cases = [case_vector_add(98_432), case_vector_add(1 << 20), case_vector_add(1 << 22),
+                 case_softmax(1823, 781),
                  case_matmul(512), case_attention(1, 4, 256, 64, False),
                  case_attention(1, 4, 256, 64, True)]
     results = []

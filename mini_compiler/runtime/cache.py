@@ -13,11 +13,25 @@ _ALL_CACHES: weakref.WeakSet[KernelCache] = weakref.WeakSet()
 
 
 class KernelCache(dict):
-    """A dict from specialisation key to compiled kernel, registered for clear_all()."""
+    """A dict from specialisation key to compiled kernel, registered for clear_all().
+
+    ``fast`` is the launch fast path's table (``runtime/jit.py``): a cheap key of a launch's
+    arguments -> the compiled kernel the full specialisation chose for them. It is emptied with
+    the cache, so clearing forgets both.
+    """
 
     def __init__(self):
         super().__init__()
+        self.fast: dict = {}
         _ALL_CACHES.add(self)
+
+    def clear(self) -> None:
+        super().clear()
+        self.fast.clear()
+
+    def __delitem__(self, key) -> None:
+        super().__delitem__(key)
+        self.fast.clear()
 
     def __hash__(self) -> int:  # registered in a WeakSet by identity
         return id(self)

@@ -28,7 +28,7 @@ from ..interpreter import Memory, interpret
 from ..ir.ops import Function
 from ..passes.pipeline import PassManager
 from .cache import KernelCache
-from .specialization import Specialisation, TensorArg, specialise
+from .specialization import FastBinder, Specialisation, TensorArg, specialise
 
 LAUNCH_OPTIONS = ("num_warps", "num_stages", "num_ctas", "maxnreg", "enable_fp_fusion",
                   "bounds_check", "backend")
@@ -101,6 +101,7 @@ class JITFunction:
         self.__name__ = self.fn.__name__
         self.__doc__ = self.fn.__doc__
         self.cache = KernelCache()
+        self._binder: FastBinder | None = None
 
     def __repr__(self) -> str:
         return f"<mini_compiler.jit kernel {self.__name__}>"
@@ -126,11 +127,15 @@ class JITFunction:
 
     def _specialise(self, args, kwargs) -> tuple[Specialisation, dict]:
         kwargs, options = self._split_options(dict(kwargs))
-        return specialise(kernel_source(self.fn), args, kwargs), options
+        source = kernel_source(self.fn)
+        if self._binder is None:
+            self._binder = FastBinder(source)
+        return specialise(source, args, kwargs), options
 
     def _compile(self, spec: Specialisation, options: dict) -> CompiledKernel:
         backend_name = options["backend"] or spec.device
-        key = (spec.key, backend_name, options["bounds_check"])
+        # num_warps shapes the GPU code (threads per program), so it is part of the key too.
+        key = (spec.key, backend_name, options["bounds_check"], options.get("num_warps"))
         compiled = self.cache.get(key)
         if compiled is not None:
             return compiled
@@ -164,12 +169,62 @@ class JITFunction:
         return dict(self.compile(*args, **kwargs).asm)
 
     def run(self, *args, grid, **kwargs) -> CompiledKernel:
+        """Launch. The first launch with arguments of new kinds takes the slow path
+        (:func:`specialise`, the compile cache); it records the result under the cheap key of
+        :class:`FastBinder`, so later launches like it skip straight to packing the arguments."""
+        fast = self._fast_launch(args, kwargs, grid)
+        if fast is not None:
+            return fast
         spec, options = self._specialise(args, kwargs)
         compiled = self._compile(spec, options)
         dims = normalise_grid(grid, spec.bound)
+        if self._binder is not None and self._binder.usable:
+            values = self._binder.bind(args, self._without_options(kwargs))
+            key = self._binder.key(values) if values is not None else None
+            if key is not None:
+                variant = (options["backend"], options["bounds_check"], options.get("num_warps"))
+                self.cache.fast[(key, *variant)] = compiled
         if dims[0] * dims[1] * dims[2] == 0:
             return compiled
         compiled.launch(spec.runtime_args, dims)
+        return compiled
+
+    @staticmethod
+    def _without_options(kwargs: dict) -> dict:
+        if not any(k in LAUNCH_OPTIONS for k in kwargs):
+            return kwargs
+        return {k: v for k, v in kwargs.items() if k not in LAUNCH_OPTIONS}
+
+    def _fast_launch(self, args: tuple, kwargs: dict, grid) -> CompiledKernel | None:
+        """Launch through the fast path's table, or return None (not seen before: slow path)."""
+        binder = self._binder
+        if binder is None:
+            binder = self._binder = FastBinder(kernel_source(self.fn))
+        if not binder.usable:
+            return None
+        bounds_check = kwargs.get("bounds_check")
+        if bounds_check is None:
+            bounds_check = os.environ.get("MINI_COMPILER_BOUNDS_CHECK", "0") not in (
+                "", "0", "false", "False")
+        backend = kwargs.get("backend")
+        values = binder.bind(args, self._without_options(kwargs))
+        if values is None:
+            return None
+        key = binder.key(values)
+        if key is None:
+            return None
+        compiled = self.cache.fast.get((key, backend, bounds_check, kwargs.get("num_warps")))
+        if compiled is None:
+            return None
+        if callable(grid):
+            grid = grid(dict(zip(binder.names, values, strict=True)))
+        if type(grid) is tuple and len(grid) == 1 and type(grid[0]) is int and grid[0] >= 0:
+            dims = (grid[0], 1, 1)  # the common case, without normalise_grid's checks
+        else:
+            dims = normalise_grid(grid, {})
+        if dims[0] * dims[1] * dims[2] == 0:
+            return compiled
+        compiled.launch(binder.runtime_args(values), dims)
         return compiled
 
 

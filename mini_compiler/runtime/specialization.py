@@ -46,13 +46,22 @@ def _is_torch_tensor(x) -> bool:
     return type(x).__module__.startswith("torch") and hasattr(x, "data_ptr")
 
 
+_ELEMENT_OF_DTYPE: dict = {}  # dtype object -> element name, filled as dtypes are first seen
+
+
 def tensor_arg(name: str, x) -> TensorArg:
     if _is_torch_tensor(x):
-        element_name = TORCH_DTYPE_NAMES.get(str(x.dtype))
+        element_name = _ELEMENT_OF_DTYPE.get(x.dtype)
+        if element_name is None:  # str(dtype) is slow: look it up once per dtype
+            element_name = TORCH_DTYPE_NAMES.get(str(x.dtype))
+            if element_name is not None:
+                _ELEMENT_OF_DTYPE[x.dtype] = element_name
         if element_name is None:
             raise LaunchError(f"argument `{name}`: tensors of {x.dtype} are not supported")
         span = 0
-        if x.numel() > 0:
+        if x.is_contiguous():
+            span = x.numel() * x.element_size()
+        elif x.numel() > 0:
             last = sum((s - 1) * st for s, st in zip(x.shape, x.stride(), strict=True))
             span = (last + 1) * x.element_size()
         return TensorArg(name, x.data_ptr(), span, ir_types.SCALAR_TYPES[element_name],
@@ -130,3 +139,84 @@ def specialise(source: KernelSource, args: tuple, kwargs: dict) -> Specialisatio
                           f"({', '.join(sorted(devices))}); put them all on one device")
     device = devices.pop() if devices else "cpu"
     return Specialisation(params, runtime_args, tuple(key), dict(bound.arguments), device)
+
+
+class FastBinder:
+    """The launch fast path: a cheap key for a launch's arguments, computed without
+    ``inspect.signature`` and without building a :class:`Specialisation`.
+
+    :func:`specialise` is general but costs tens of microseconds a launch (binding through
+    ``inspect``, dataclasses, the cache key). A kernel is usually launched again and again with
+    arguments of the same kinds, so :meth:`key` reduces the arguments to what decides the
+    specialisation (each tensor's dtype, device and 16-byte alignment, each int's width,
+    divisibility by 16 and equality to 1, each constexpr's value) and the caller remembers, per
+    such key, the compiled kernel the slow path chose. Anything unusual (``*args`` in the
+    signature, ``tl.constexpr`` wrappers, numpy scalars, unknown keywords) gives ``None``: the
+    slow path handles it, with its error messages.
+    """
+
+    def __init__(self, source: KernelSource):
+        signature = inspect.signature(source.fn)
+        plain = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        self.usable = all(p.kind in plain for p in signature.parameters.values())
+        self.names = list(signature.parameters)
+        self.defaults = {n: p.default for n, p in signature.parameters.items()
+                         if p.default is not inspect.Parameter.empty}
+        self.constexpr = [n in source.constexpr_params for n in self.names]
+        self.position = {n: i for i, n in enumerate(self.names)}
+
+    def bind(self, args: tuple, kwargs: dict) -> list | None:
+        """The value of every parameter, in order, or None where the slow path must bind."""
+        names = self.names
+        if not self.usable or len(args) > len(names):
+            return None
+        for k in kwargs:  # unknown names, or given twice: the slow path raises the error
+            if self.position.get(k, -1) < len(args):
+                return None
+        values = list(args)
+        for name in names[len(args):]:
+            if name in kwargs:
+                values.append(kwargs[name])
+            elif name in self.defaults:
+                values.append(self.defaults[name])
+            else:
+                return None
+        return values
+
+    def key(self, values: list) -> tuple | None:
+        parts = []
+        for value, is_constexpr in zip(values, self.constexpr, strict=True):
+            kind = type(value)
+            if is_constexpr or value is None:
+                if kind not in (int, float, bool, str, type(None)):
+                    return None
+                # repr for floats, as specialise does: 0.0 == -0.0 but they are two constants
+                parts.append((kind, repr(value) if kind is float else value))
+            elif kind is bool:
+                parts.append("i1")
+            elif kind is int:
+                parts.append((-(2**31) <= value < 2**31, value % 16 == 0, value == 1))
+            elif kind is float:
+                parts.append("f32")
+            elif hasattr(value, "data_ptr"):
+                parts.append((value.dtype, value.device, value.data_ptr() % 16 == 0))
+            elif kind is np.ndarray:
+                parts.append((value.dtype, value.__array_interface__["data"][0] % 16 == 0))
+            else:
+                return None
+        return tuple(parts)
+
+    def runtime_args(self, values: list) -> list:
+        """What :func:`specialise` puts in ``runtime_args``: tensors, ints and floats."""
+        out = []
+        for name, value, is_constexpr in zip(self.names, values, self.constexpr, strict=True):
+            if is_constexpr or value is None:
+                continue
+            kind = type(value)
+            if kind is int or kind is float:
+                out.append(value)
+            elif kind is bool:
+                out.append(int(value))
+            else:
+                out.append(tensor_arg(name, value))
+        return out

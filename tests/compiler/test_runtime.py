@@ -81,3 +81,25 @@ def test_language_features_on_cpu_and_interpreter():
             features[(1,)](x, out, n, 0.5, BLOCK=16, USE_EXP=use_exp, backend=backend)
             torch.testing.assert_close(out, features_reference(x, n, 0.5, use_exp),
                                        atol=1e-3, rtol=1e-3)
+
+
+def test_num_warps_is_part_of_the_cache_key():
+    """The GPU back end lays tiles out over num_warps * 32 threads: another num_warps, another
+    kernel. The CPU ignores it, but the cache must not hand one variant's code to the other."""
+    import mini_compiler
+    import mini_compiler.language as mtl
+
+    @mini_compiler.jit
+    def copy(x_ptr, out_ptr, n, BLOCK: mtl.constexpr):
+        offsets = mtl.program_id(0) * BLOCK + mtl.arange(0, BLOCK)
+        mtl.store(out_ptr + offsets, mtl.load(x_ptr + offsets, mask=offsets < n), mask=offsets < n)
+
+    x = torch.randn(100)
+    out = torch.empty(100)
+    four = copy.compile(x, out, 100, BLOCK=64, num_warps=4)
+    eight = copy.compile(x, out, 100, BLOCK=64, num_warps=8)
+    assert four is not eight
+    assert copy.compile(x, out, 100, BLOCK=64, num_warps=4) is four
+    copy[(2,)](x, out, 100, BLOCK=64, num_warps=8)
+    copy[(2,)](x, out, 100, BLOCK=64, num_warps=4)  # the fast path keys on num_warps too
+    assert torch.equal(out, x)

@@ -50,6 +50,7 @@ def compile(fn: Function, options: dict) -> CpuKernel:  # noqa: A001 - the back-
         print(f"// ----- llvm.opt -----\n{jitted.optimised_ir}", file=sys.stdout)
     if "asm" in debug:
         print(f"// ----- x86 -----\n{jitted.assembly}", file=sys.stdout)
-    launcher = CpuLauncher(jitted.address, name, checked_ops, _work_per_program(fn))
+    launcher = CpuLauncher(jitted.address, name, checked_ops, _work_per_program(fn),
+                           jitted.wait_address)
     asm = {"llvm": llvm_text, "llvm.opt": jitted.optimised_ir, "x86": jitted.assembly}
     return CpuKernel(asm, launcher, jitted)

@@ -2,8 +2,8 @@
 
 ``compile_module`` parses the module text, runs LLVM's ``O3`` pipeline (the new pass manager:
 ``create_pass_builder`` with ``PipelineTuningOptions(speed_level=3)``) for the host CPU with all its
-vector features, and hands it to MCJIT. It returns the address of ``kernel`` and the texts of the
-optimised IR and of the x86 assembly.
+vector features, and hands it to MCJIT. It returns the addresses of ``kernel`` and ``wait_all``
+and the texts of the optimised IR and of the x86 assembly.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ class JitModule:
     address: int
     optimised_ir: str
     assembly: str
+    wait_address: int = 0
 
 
 def optimise(module: llvm.ModuleRef, tm, speed_level: int = 3) -> None:
@@ -64,4 +65,5 @@ def compile_module(llvm_ir: str, want_assembly: bool = True) -> JitModule:
     engine.finalize_object()
     engine.run_static_constructors()
     address = engine.get_function_address("kernel")
-    return JitModule(engine, address, optimised, assembly)
+    wait_address = engine.get_function_address("wait_all")
+    return JitModule(engine, address, optimised, assembly, wait_address)

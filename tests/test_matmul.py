@@ -6,7 +6,14 @@ import torch
 import triton
 
 import course
-from course.kernels.matmul import grouped_order, matmul, matmul_kernel, tolerance
+from course.kernels.matmul import (
+    GPU_CONFIGS,
+    candidate_configs,
+    grouped_order,
+    matmul,
+    matmul_kernel,
+    tolerance,
+)
 
 DEVICE = course.configure().device
 SHAPES = [(100, 67, 93), (1, 1, 1), (65, 129, 200), (128, 64, 64)]
@@ -107,6 +114,27 @@ def test_grouped_order_is_a_permutation_in_groups(num_pid_m, num_pid_n, group):
     assert tiles[: min(group, num_pid_m)] == [
         (i, 0) for i in range(min(group, num_pid_m))
     ]  # down first
+
+
+def _tiles(configs):
+    return {(c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"]) for c in configs}
+
+
+@pytest.mark.parametrize(
+    "size, element_size, expected",
+    [
+        (8192, 2, {(128, 256)}),  # plenty of work: the biggest tile
+        (4096, 2, {(128, 256)}),
+        (2048, 2, {(128, 256)}),  # 128 tiles for 132 SMs is close enough to a full wave
+        (1024, 2, {(64, 128), (128, 64)}),  # 128x128 would give only 64 programs
+        (512, 2, {(64, 64)}),  # nothing fills the SMs: the smallest tile
+        (4096, 4, {(128, 128)}),  # fp32: the 128x256 pipelines do not fit shared memory
+    ],
+)
+def test_candidate_configs_take_the_biggest_tile_that_fills_the_sms(size, element_size, expected):
+    chosen = candidate_configs(GPU_CONFIGS, size, size, element_size, sms=132)
+    assert _tiles(chosen) == expected
+    assert len({c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] for c in chosen}) == 1
 
 
 @pytest.mark.parametrize(

@@ -100,8 +100,11 @@ def _config(bm: int, bn: int, bk: int, warps: int, stages: int, group: int = 8) 
 # Tile shapes for an H100, from measurements of this kernel (H100 80GB HBM3, 2026-11-22, triton
 # 3.6; fp16, 4096^3 / 8192^3, TFLOP/s, against cuBLAS 694 / 669): 128x256x64 with 8 warps reached
 # 661 / 663 with 3 stages and 690 / 658 with 4; 256x128x64 637-648 / 606-647; 128x128x64 604-625 /
-# 500-555; 64x256x64 580 / 553. Smaller tiles are for small matrices, where a big tile would leave
-# SMs without work (benchmarks/results/nvidia-h100-80gb-hbm3/matmul_tuning.json).
+# 500-555; 64x256x64 580 / 553 (benchmarks/results/nvidia-h100-80gb-hbm3/matmul_tuning.json).
+# Smaller tiles are for small matrices, where a big tile would leave SMs without work. Timed
+# without launch overhead (CUDA graphs), the best tile was the biggest one that still gives nearly
+# every SM a program: 64x64 at 512^3 (64 tiles), 64x128 at 1024^3 (128 tiles), 128x256 at 2048^3
+# (128 tiles), each 0.94x to 1.13x of cuBLAS timed the same way (matmul_tuning_small.json).
 GPU_CONFIGS = [
     _config(128, 256, 64, 8, 3),
     _config(128, 256, 64, 8, 4),
@@ -110,9 +113,12 @@ GPU_CONFIGS = [
     _config(128, 128, 32, 8, 3),
     _config(64, 128, 64, 4, 3),
     _config(64, 128, 64, 4, 4),
+    _config(128, 64, 64, 4, 4),
+    _config(64, 64, 64, 4, 4),
 ]
 CPU_CONFIGS = [_config(64, 64, 64, 4, 1, group=4)]  # the interpreter ignores warps and stages
 SHARED_MEMORY_BYTES = 227 * 1024  # an H100 SM's shared memory available to one program
+MIN_SM_FILL = 0.9  # a tile shape must give at least this many programs per SM to be chosen
 
 
 def autotune_configs() -> list[triton.Config]:
@@ -121,21 +127,30 @@ def autotune_configs() -> list[triton.Config]:
 
 
 def prune_configs(configs: list[triton.Config], named_args: dict, **kwargs) -> list[triton.Config]:
-    """Before timing, keep the biggest tile that fits shared memory and still feeds every SM.
-
-    Big tiles reuse each loaded byte more, but a 1024 x 1024 product has only 32 tiles of 128 x 256
-    for 132 SMs. Timing fewer candidates also makes the autotuner's choice less exposed to noise:
-    it only chooses warps and pipeline stages among tiles of one size.
-    """
+    """Before timing, keep only the tile shapes worth timing for this problem (see
+    :func:`candidate_configs`)."""
     if not configure().on_gpu:
         return configs
-    m, n = named_args["M"], named_args["N"]
     element = named_args["a_ptr"].element_size()
-    sms = _sm_count()
+    return candidate_configs(configs, named_args["M"], named_args["N"], element, _sm_count())
+
+
+def candidate_configs(
+    configs: list[triton.Config], m: int, n: int, element_size: int, sms: int
+) -> list[triton.Config]:
+    """The configurations worth timing for an ``m x n`` output on a GPU with ``sms`` SMs.
+
+    Keep the biggest tile that fits shared memory and still gives (nearly) every SM a program.
+    Big tiles reuse each loaded byte more, but a 1024 x 1024 product has only 32 tiles of
+    128 x 256 for 132 SMs: most SMs would idle. "Nearly": 128 programs on 132 SMs leave 3% of
+    them idle, far better than the 64 programs of the next bigger tile. If no tile gives that
+    many programs, keep the smallest tile. Timing only tiles of one size also keeps the
+    autotuner's choice safe from timing noise: it only chooses warps and pipeline stages.
+    """
 
     def shared_bytes(c: triton.Config) -> int:  # one A tile and one B tile per pipeline stage
         tile_elements = (c.kwargs["BLOCK_M"] + c.kwargs["BLOCK_N"]) * c.kwargs["BLOCK_K"]
-        return c.num_stages * tile_elements * element
+        return c.num_stages * tile_elements * element_size
 
     def tiles(c: triton.Config) -> int:
         return triton.cdiv(m, c.kwargs["BLOCK_M"]) * triton.cdiv(n, c.kwargs["BLOCK_N"])
@@ -144,8 +159,9 @@ def prune_configs(configs: list[triton.Config], named_args: dict, **kwargs) -> l
         return c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"]
 
     fitting = [c for c in configs if shared_bytes(c) <= SHARED_MEMORY_BYTES]
+    enough = MIN_SM_FILL * sms
     for size in sorted({area(c) for c in fitting}, reverse=True):
-        chosen = [c for c in fitting if area(c) == size and tiles(c) >= sms]
+        chosen = [c for c in fitting if area(c) == size and tiles(c) >= enough]
         if chosen:
             return chosen
     smallest = min(area(c) for c in fitting)

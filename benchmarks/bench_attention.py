@@ -13,19 +13,22 @@ backward = 2.5x the forward. Times are ``triton.testing.do_bench`` medians (``co
 usage::
 
     PYTHONPATH=. python3 benchmarks/bench_attention.py --out DIR [--quick] [--check]
-        [--tune [ROUND ...]] [--no-bench]
+        [--tune [ROUND ...]] [--no-bench] [--no-memory]
 
-``--check`` first runs a correctness sweep (fp16/bf16, head_dim 64/128, odd sequence lengths,
+``--check`` first runs a correctness sweep (fp16/bf16, head_dim 64/128, N = 1000 and 4096,
 causal or not, forward and backward) against a float32 torch reference, with SDPA-flash's error on
-the same inputs beside ours. ``--tune`` times the candidate tile configurations of the given tuning
-rounds (all if none given) and the causal variants (the table shown in lesson 4); ``--no-bench``
-stops after that. ``--quick`` benchmarks head_dim 128 only. On a machine without a GPU the script
-runs the interpreter at the CPU sizes, which checks that it works, not how fast anything is.
+the same inputs beside ours, and for fp16 the forward with the other ``half_exp`` setting.
+``--tune`` times the candidate tile configurations of the given tuning rounds (all if none given)
+and, with round 2, the causal variants (the table shown in lesson 4); ``--no-bench`` stops after
+that. ``--no-memory`` skips the peak-memory sweep. ``--quick`` benchmarks head_dim 128 only. On a
+machine without a GPU the script runs the interpreter at the CPU sizes, which checks that it works,
+not how fast anything is.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -80,6 +83,27 @@ TUNE_FWD: dict[int, dict[int, list[FwdConfig]]] = {
             FwdConfig(64, 32, 4, 3),
         ],
     },
+    # Round 3: structural changes rather than tile sizes. half_exp computes the exponentials in
+    # fp16, two per instruction (see _exp2_half); 256-row query tiles with 16 warps share each
+    # key/value tile between four warp groups. The round-2 winners are timed again beside them.
+    3: {
+        128: [
+            FwdConfig(128, 128, 8, 3),
+            FwdConfig(128, 128, 8, 3, half_exp=True),
+            FwdConfig(128, 64, 8, 3),
+            FwdConfig(128, 64, 8, 3, half_exp=True),
+        ],
+        64: [
+            FwdConfig(128, 64, 8, 4),
+            FwdConfig(128, 64, 8, 4, half_exp=True),
+            FwdConfig(128, 64, 8, 3, half_exp=True),
+            FwdConfig(128, 64, 8, 2, half_exp=True),
+            FwdConfig(128, 128, 8, 3, half_exp=True),
+            FwdConfig(256, 64, 16, 3),
+            FwdConfig(256, 64, 16, 3, half_exp=True),
+            FwdConfig(256, 64, 16, 2, half_exp=True),
+        ],
+    },
 }
 TUNE_BWD: dict[int, dict[int, list[BwdConfig]]] = {
     1: {
@@ -95,6 +119,7 @@ TUNE_BWD: dict[int, dict[int, list[BwdConfig]]] = {
         64: [BwdConfig(32, 128, 128, 32, 4, 4), BwdConfig(32, 64, 64, 32, 4, 4),
              BwdConfig(64, 64, 64, 64, 4, 3)],
     },
+    3: {128: [], 64: []},  # round 3 is forward only
 }  # fmt: skip
 # The two causal-forward ideas measured one at a time (at each head dim's chosen config).
 CAUSAL_VARIANTS = [
@@ -158,7 +183,9 @@ def time_case(fn, q, k, v, causal):
     return fwd, bwd
 
 
-def benchmark(env, cases, batch, n):
+def benchmark(env, cases, batch, n, alternatives: list[dict]):
+    """Forward and backward of every peer; ``alternatives`` collects our forward with the other
+    exponential (see ``FwdConfig.half_exp``), timed in the same run."""
     rows = []
     for head_dim, heads in cases:
         for causal in (False, True):
@@ -195,6 +222,16 @@ def benchmark(env, cases, batch, n):
                     f"fwd {row['fwd_tflops']:7.1f}"
                     f"  bwd {row['bwd_tflops']:7.1f} TFLOP/s"
                 )
+            if env.on_gpu:  # the same forward with the other exponential, in the same run
+                cfg = default_fwd_config(head_dim, causal)
+                alt = dataclasses.replace(cfg, half_exp=not cfg.half_exp)
+                qd, kd, vd = q.detach(), k.detach(), v.detach()
+                t = course.bench(lambda: attention_forward(qd, kd, vd, causal=causal, config=alt))
+                alternatives.append({"head_dim": head_dim, "heads": heads, "causal": causal,
+                                     "config": alt.__dict__, "fwd_ms": t.ms,
+                                     "fwd_tflops": course.tflops(ffl, t)})  # fmt: skip
+                log(f"  {'(alt exp)':10s} D={head_dim:3d} causal={causal!s:5s} "
+                    f"fwd {alternatives[-1]['fwd_tflops']:7.1f} TFLOP/s, {alt}")  # fmt: skip
             del q, k, v
             if env.on_gpu:
                 torch.cuda.empty_cache()
@@ -268,7 +305,7 @@ def tune(env, cases, batch, n, rounds) -> list[dict]:
                     args = (do, q, k, v, o, lse)
                     fn = lambda: attention_backward(*args, causal=causal, config=cfg)
                     rows.append(_trial("bwd", head_dim, heads, causal, cfg, bfl, fn, round=r))
-            if causal:
+            if causal and 2 in rounds:  # measured with round 2; later rounds leave them be
                 cfg = default_fwd_config(head_dim, causal)
                 for variant in CAUSAL_VARIANTS:
                     fn = lambda: attention_forward(q, k, v, causal=True, config=cfg, **variant)
@@ -281,7 +318,7 @@ def correctness_sweep(env) -> list[dict]:
     """Forward and backward against a float32 torch reference, with SDPA-flash's error beside."""
     rows = []
     dtypes = (torch.float16, torch.bfloat16) if env.on_gpu else (torch.float32, torch.float16)
-    seqs = (1000, 4097) if env.on_gpu else (100,)
+    seqs = (1000, 4096) if env.on_gpu else (100,)  # 1000: the masked path; 4096: EVEN_N
     dims = (64, 128) if env.on_gpu else (64,)
     for dtype in dtypes:
         for head_dim in dims:
@@ -309,7 +346,18 @@ def correctness_sweep(env) -> list[dict]:
                             for a, b in zip((o, *grads), (ref, *ref_grads), strict=True)
                         ]
                         row[name] = dict(zip(("o", "dq", "dk", "dv"), errs, strict=True))
-                    worst_ours = max(row["triton"].values())
+                    if env.on_gpu and dtype == torch.float16:
+                        # the forward with the other exponential (fp16 <-> fp32) than the default
+                        cfg = default_fwd_config(head_dim, causal)
+                        alt = dataclasses.replace(cfg, half_exp=not cfg.half_exp)
+                        o_alt, _ = attention_forward(
+                            q.detach(), k.detach(), v.detach(), causal=causal, config=alt
+                        )
+                        row[f"o_half_exp={alt.half_exp}"] = (o_alt.float() - ref).abs().max().item()
+                    worst_ours = max(
+                        [*row["triton"].values()]
+                        + [e for key, e in row.items() if key.startswith("o_half_exp")]
+                    )
                     bound = {torch.float32: 1e-4, torch.float16: 0.02}.get(dtype, 0.1)
                     if "sdpa-flash" in row:
                         bound = max(bound, 2 * max(row["sdpa-flash"].values()))
@@ -321,6 +369,7 @@ def correctness_sweep(env) -> list[dict]:
                         f"  check {row['dtype']} D={head_dim} N={n} causal={causal}: "
                         f"{'ok' if row['ok'] else 'FAILED'} ours "
                         + " ".join(f"{k}={e:.2e}" for k, e in row["triton"].items())
+                        + "".join(f" {k}={e:.2e}" for k, e in row.items() if k.startswith("o_half"))
                         + (
                             ""
                             if "sdpa-flash" not in row
@@ -384,6 +433,7 @@ def main(argv=None) -> int:
     )
     parser.add_argument("--no-bench", action="store_true", help="skip the peer benchmark")
     parser.add_argument("--check", action="store_true", help="correctness sweep first")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory sweep")
     args = parser.parse_args(argv)
     env = course.setup()
     out = Path(args.out) if args.out else None
@@ -429,10 +479,11 @@ def main(argv=None) -> int:
             (out / "attention_tuning.json").write_text(json.dumps(result, indent=1, default=str))
         return 1 if failed else 0
     log(f"== benchmark B={batch} N={n} fp16 ({env.device_name})")
-    rows = benchmark(env, cases, batch, n)
+    result["fwd_alternatives"] = []
+    rows = benchmark(env, cases, batch, n, result["fwd_alternatives"])
     result["table"] = print_table(rows)
     save()
-    if env.on_gpu and not args.quick:
+    if env.on_gpu and not args.quick and not args.no_memory:
         log("== peak memory, one forward + backward, B=1 H=32 D=128")
         result["memory"] = peak_memory(env, s["sweep_seq"], 1, 32, 128)
     notes = (

@@ -113,6 +113,23 @@ def test_other_tile_shapes(fwd, bwd, causal):
         assert_close(g, r, q.dtype, f"gradient with {bwd}")
 
 
+@pytest.mark.parametrize("causal", [False, True])
+def test_half_exp_option(causal):
+    """fp16 exponentials: within fp16 rounding of the float64 result on a GPU (fp16 inputs), and
+    ignored where they cannot run (bf16, the interpreter), so the result is the plain one."""
+    n, d = 200, 64
+    plain, half = FwdConfig(64, 32), FwdConfig(64, 32, half_exp=True)
+    for dtype in DTYPES:
+        q, k, v = (rand(1, 2, n, d, dtype=dtype, seed=s) for s in (9, 10, 11))
+        o, lse = attention_forward(q, k, v, causal=causal, config=half)
+        ref_out, _ = reference(q, k, v, torch.zeros_like(q), causal)
+        assert_close(o, ref_out, dtype, f"output with half_exp ({dtype})")
+        o_plain, lse_plain = attention_forward(q, k, v, causal=causal, config=plain)
+        course.check_close(lse, lse_plain, name="lse", rtol=1e-3, atol=1e-3, quiet=True)
+        if not (ENV.on_gpu and dtype == torch.float16):
+            assert torch.equal(o, o_plain), "half_exp should fall back to the plain kernel here"
+
+
 def test_causal_variants_agree():
     q, k, v = (rand(1, 2, 100, 32, dtype=DTYPES[0], seed=s) for s in (1, 2, 3))
     expected, _ = attention_forward(q, k, v, causal=True)

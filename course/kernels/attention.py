@@ -50,6 +50,29 @@ SUPPORTED_HEAD_DIMS = (16, 32, 64, 128)
 
 
 @triton.jit
+def _exp2_half(x):
+    """2^x for fp32 ``x`` <= 0, computed in fp16, two values per instruction.
+
+    The special-function unit that computes exponentials does 16 of them per clock per SM, against
+    about 4096 tensor-core FLOPs; with head_dim 64 each score costs 256 FLOPs, so the exponentials
+    take as long as both matmuls. ``ex2.approx.f16x2`` computes two fp16 exponentials per
+    instruction, and its result is already the fp16 ``p`` the P V product needs. Rounding ``x`` to
+    fp16 first costs at most 2^-12 |x| in the exponent, i.e. under 0.2% of ``p`` where
+    ``p`` > 2^-8, and the fp16 ``p`` goes into the fp16 product anyway. GPU only (inline PTX).
+
+    Measured on the H100 (lesson 4, tuning round 3) this is *slower* at every configuration tried,
+    by roughly 3-13%: the exponentials were not what limited the loop, and the extra conversions
+    (the argument to fp16, ``p`` back to fp32 for the row sums) cost more than the halved
+    exponentials save. So the chosen configurations leave it off; the option stays so the
+    measurement can be repeated.
+    """
+    return tl.inline_asm_elementwise(
+        "ex2.approx.f16x2 $0, $1;", "=r,r", [x.to(tl.float16)],
+        dtype=tl.float16, is_pure=True, pack=2,
+    )
+
+
+@triton.jit
 def _fwd_inner(
     acc, l_i, m_i, q,  # running state of one query tile, and the tile itself
     k_base, v_base, offs_m, offs_d, N, qk_scale,
@@ -57,6 +80,7 @@ def _fwd_inner(
     BLOCK_N: tl.constexpr, HEAD_DIM: tl.constexpr,
     DIAGONAL: tl.constexpr,  # apply the causal mask (only tiles that straddle the diagonal)
     MASK_N: tl.constexpr,  # keys may run past N (only the last tile when N % BLOCK_N != 0)
+    HALF_EXP: tl.constexpr = False,  # fp16 exponentials, two per instruction (GPU, fp16 only)
 ):
     """Stream key/value tiles ``[lo, hi)`` past one query tile, updating (acc, l_i, m_i)."""
     for start_n in range(lo, hi, BLOCK_N):
@@ -80,9 +104,12 @@ def _fwd_inner(
             # the scale folded into one fused multiply-add: qk * (sm_scale * log2 e) - m
             m_new = tl.maximum(m_i, tl.max(qk, 1) * qk_scale)
             qk = qk * qk_scale - m_new[:, None]
-        p = tl.math.exp2(qk)
+        if HALF_EXP:
+            p = _exp2_half(qk)  # fp16 already; the row sums below still add up in fp32
+        else:
+            p = tl.math.exp2(qk)
         alpha = tl.math.exp2(m_i - m_new)  # < 1 when the maximum grew: shrink the old state
-        l_i = l_i * alpha + tl.sum(p, 1)
+        l_i = l_i * alpha + tl.sum(p.to(tl.float32), 1)
         acc = acc * alpha[:, None]
         acc = tl.dot(p.to(v.dtype), v, acc)  # acc += P V, accumulated in fp32
         m_i = m_new
@@ -97,6 +124,7 @@ def attention_fwd_kernel(
     CAUSAL: tl.constexpr, EVEN_N: tl.constexpr,
     SPLIT_DIAGONAL: tl.constexpr = True,  # causal: unmasked off-diagonal loop + masked diagonal
     HEAVY_FIRST: tl.constexpr = True,  # causal: launch the longest query tiles first
+    HALF_EXP: tl.constexpr = False,  # exponentials in fp16, two per instruction (see _exp2_half)
 ):
     """One program: one tile of BLOCK_M query rows of one (batch, head)."""
     if CAUSAL and HEAVY_FIRST:
@@ -126,25 +154,25 @@ def attention_fwd_kernel(
             # Off-diagonal tiles: every key precedes every query of the tile, so no mask at all.
             acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, k_base, v_base, offs_m, offs_d, N,
                                        qk_scale, 0, start_m, BLOCK_N, HEAD_DIM,
-                                       DIAGONAL=False, MASK_N=False)
+                                       DIAGONAL=False, MASK_N=False, HALF_EXP=HALF_EXP)
             # Diagonal tiles: the only ones that need the causal mask.
             acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, k_base, v_base, offs_m, offs_d, N,
                                        qk_scale, start_m, diag_end, BLOCK_N, HEAD_DIM,
-                                       DIAGONAL=True, MASK_N=not EVEN_N)
+                                       DIAGONAL=True, MASK_N=not EVEN_N, HALF_EXP=HALF_EXP)
         else:
             # One loop that masks every tile: correct, but pays for the mask everywhere.
             acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, k_base, v_base, offs_m, offs_d, N,
                                        qk_scale, 0, diag_end, BLOCK_N, HEAD_DIM,
-                                       DIAGONAL=True, MASK_N=not EVEN_N)
+                                       DIAGONAL=True, MASK_N=not EVEN_N, HALF_EXP=HALF_EXP)
     else:
         n_full = (N // BLOCK_N) * BLOCK_N
         acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, k_base, v_base, offs_m, offs_d, N,
                                    qk_scale, 0, n_full, BLOCK_N, HEAD_DIM,
-                                   DIAGONAL=False, MASK_N=False)
+                                   DIAGONAL=False, MASK_N=False, HALF_EXP=HALF_EXP)
         if not EVEN_N:  # the one partial key tile at the end
             acc, l_i, m_i = _fwd_inner(acc, l_i, m_i, q, k_base, v_base, offs_m, offs_d, N,
                                        qk_scale, n_full, N, BLOCK_N, HEAD_DIM,
-                                       DIAGONAL=False, MASK_N=True)
+                                       DIAGONAL=False, MASK_N=True, HALF_EXP=HALF_EXP)
 
     out = acc / l_i[:, None]  # the softmax's division, once per row, at the very end
     lse = m_i + tl.math.log2(l_i)  # log2 of the row's sum of 2^(scaled score)
@@ -358,6 +386,7 @@ class FwdConfig:
     block_n: int
     num_warps: int = 4
     num_stages: int = 2
+    half_exp: bool = False  # fp16 exponentials (fp16 inputs on a GPU only); measured slower
 
 
 @dataclass(frozen=True)
@@ -378,7 +407,9 @@ GPU_FWD_CONFIGS: dict[tuple[int, bool], FwdConfig] = {  # (head_dim, causal) -> 
     (128, False): FwdConfig(128, 128, 8, 3),
     (128, True): FwdConfig(128, 64, 8, 3),
     (64, False): FwdConfig(128, 64, 8, 4),
-    (64, True): FwdConfig(128, 64, 8, 4),
+    # 3 stages rather than 4: it measured 387-392 TFLOP/s in every run that timed it, while 4 stages
+    # swung between 352 and 407 from run to run.
+    (64, True): FwdConfig(128, 64, 8, 3),
 }
 GPU_BWD_CONFIGS: dict[tuple[int, bool], BwdConfig] = {
     (128, False): BwdConfig(64, 128, 128, 64, 8, 3),
@@ -482,11 +513,13 @@ def attention_forward(
     o = torch.empty_like(q)
     lse = torch.empty((batch, heads, n), device=q.device, dtype=torch.float32)
     even = n % cfg.block_m == 0 and n % cfg.block_n == 0
+    # fp16 exponentials need inline PTX (no interpreter) and feed an fp16 product (no bf16)
+    half_exp = cfg.half_exp and q.dtype == torch.float16 and configure().on_gpu
     grid = (triton.cdiv(n, cfg.block_m), batch * heads)
     attention_fwd_kernel[grid](
         q, k, v, o, lse, n, _scale(head_dim, sm_scale) * LOG2E,
         HEAD_DIM=head_dim, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, CAUSAL=bool(causal),
-        EVEN_N=even, SPLIT_DIAGONAL=split_diagonal, HEAVY_FIRST=heavy_first,
+        EVEN_N=even, SPLIT_DIAGONAL=split_diagonal, HEAVY_FIRST=heavy_first, HALF_EXP=half_exp,
         num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )  # fmt: skip
     return o, lse

@@ -177,9 +177,9 @@ def test_flop_count():
 
 
 def test_mismatched_shapes():
-    q = rand(1, 2, 64, 32)
+    q = rand(1, 2, 64, 32, dtype=DTYPES[0])
     with pytest.raises(ValueError, match="q has shape .* but k has shape"):
-        attention(q, rand(1, 2, 60, 32), rand(1, 2, 64, 32))
+        attention(q, rand(1, 2, 60, 32, dtype=DTYPES[0]), rand(1, 2, 64, 32, dtype=DTYPES[0]))
 
 
 def test_unsupported_head_dims():

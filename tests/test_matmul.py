@@ -165,11 +165,12 @@ def test_rejects_unknown_activation():
         matmul(a, a, activation="gelu")
 
 
-@pytest.mark.skipif(DEVICE != "cpu", reason="needs a device other than the one the kernels use")
 def test_rejects_tensors_on_another_device(monkeypatch):
+    """On a GPU machine CPU tensors are refused; on a CPU machine, pretend the course uses a GPU."""
     from course import env
 
-    monkeypatch.setattr(env, "_chosen", env.Environment("cuda", "pretend GPU", "test"))
+    if DEVICE == "cpu":
+        monkeypatch.setattr(env, "_chosen", env.Environment("cuda", "pretend GPU", "test"))
     a = torch.randn(2, 2)
     with pytest.raises(
         ValueError, match=r"a is on cpu, but this course runs its kernels on the GPU"

@@ -43,7 +43,7 @@ def environment_info() -> dict:
         info["triton"] = None
     if env.on_gpu:
         info["cuda"] = torch.version.cuda
-        info["driver_sm_count"] = torch.cuda.get_device_properties(0).multi_processor_count
+        info["sm_count"] = torch.cuda.get_device_properties(0).multi_processor_count
     else:
         info["cpu"] = platform.processor() or platform.machine()
     return info

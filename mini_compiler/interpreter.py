@@ -198,12 +198,7 @@ class Interpreter:
         storage = STORAGE_DTYPES[element.name]
         which = self._access(op, addresses, m, element, "load")
         out = np.zeros(rt.shape, dtype=numpy_dtype(rt.element))
-        for i, buffer in enumerate(self.memory.buffers):
-            sel = m & (which == i)
-            if not sel.any():
-                continue
-            data = self.memory.typed(buffer, storage)
-            index = (addresses[sel] - buffer.base) // element.size_bytes
+        for sel, data, index in self._per_buffer(addresses, m, which, element, storage):
             raw = data[index]
             if element == bf16:
                 raw = (raw.astype(np.uint32) << np.uint32(16)).view(np.float32)
@@ -211,6 +206,14 @@ class Interpreter:
         if other is not None:
             out = np.where(m, out, convert(np.broadcast_to(env[other], rt.shape), rt.element))
         return convert(out, rt.element)
+
+    def _per_buffer(self, addresses, mask, which, element, storage):
+        """For each tensor an access touches: (lanes selecting it, its typed view, indices)."""
+        for i, buffer in enumerate(self.memory.buffers):
+            sel = mask & (which == i)
+            if sel.any():
+                index = (addresses[sel] - buffer.base) // element.size_bytes
+                yield sel, self.memory.typed(buffer, storage), index
 
     def store(self, op: Op, env: dict) -> None:
         ptr, value, mask = store_parts(op)
@@ -222,12 +225,7 @@ class Interpreter:
         values = convert(np.broadcast_to(env[value], shape), element)
         storage = STORAGE_DTYPES[element.name]
         which = self._access(op, addresses, m, element, "store")
-        for i, buffer in enumerate(self.memory.buffers):
-            sel = m & (which == i)
-            if not sel.any():
-                continue
-            data = self.memory.typed(buffer, storage)
-            index = (addresses[sel] - buffer.base) // element.size_bytes
+        for sel, data, index in self._per_buffer(addresses, m, which, element, storage):
             v = values[sel]
             if element == bf16:
                 v = (np.asarray(v, np.float32).view(np.uint32) >> np.uint32(16)).astype(np.uint16)

@@ -24,12 +24,16 @@ def _run(exercise: str, check, rule) -> None:
             raise WrongAnswer(f"{exercise}: {failed}") from None
 
 
+def _where_it_ran() -> str:
+    return "and ran it on the GPU" if configure().on_gpu else "(run it on a GPU to execute it)"
+
+
 def check_butterfly_offsets(butterfly_offsets) -> None:
     """``butterfly_offsets(lanes, lane_stride)``: the xor distances of a warp reduction."""
     from mini_compiler.backends.gpu import exercises
 
     _run("butterfly_offsets", exercises.check_butterfly_offsets, butterfly_offsets)
-    where = "and ran it on the GPU" if configure().on_gpu else "(run it on a GPU to execute it)"
+    where = _where_it_ran()
     passed(
         "butterfly_offsets",
         f"every lane ends with its group's sum on a simulated warp, for groups of 1 to 32 lanes "
@@ -42,7 +46,7 @@ def check_vector_width(vector_width) -> None:
     from mini_compiler.backends.gpu import exercises
 
     _run("vector_width", exercises.check_vector_width, vector_width)
-    where = "and ran it on the GPU" if configure().on_gpu else "(run it on a GPU to execute it)"
+    where = _where_it_ran()
     passed(
         "vector_width",
         f"agrees with the compiler's rule on all 168 cases; vector add compiled with it uses "

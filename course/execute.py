@@ -5,7 +5,9 @@ usage (on a machine with an NVIDIA GPU, from the repository root)::
     python -m course.execute solutions/*.ipynb                # in place
     python -m course.execute solutions/*.ipynb --out DIR      # write executed copies to DIR
 
-Every cell must run without error, except cells tagged ``raises-exception``.
+Every cell must run without error, except cells tagged ``raises-exception``. The saved notebook
+records the kernel metadata of the course's own kernel (:mod:`course.notebook_metadata`), not that
+of the machine that ran it, so opening it in JupyterLab does not modify it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+from course.notebook_metadata import normalise
 
 
 def execute(path: Path, out: Path, *, timeout: int) -> float:
@@ -32,6 +36,7 @@ def execute(path: Path, out: Path, *, timeout: int) -> float:
     try:
         client.execute()
     finally:  # a failed run is still worth reading: its error is in the failing cell's output
+        normalise(nb)
         nbformat.write(nb, out)
     return time.perf_counter() - start
 

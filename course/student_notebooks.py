@@ -14,7 +14,8 @@ The student version replaces each answer by a stub that raises ``NotImplementedE
 the hidden tests, clears all outputs, and tags exercise and check cells ``raises-exception``:
 JupyterLab's "Run All" and nbval then carry on past an unsolved exercise instead of stopping
 the notebook. It also adds nbgrader metadata (``grade_id``, ``points``), so an instructor can
-grade with nbgrader.
+grade with nbgrader, and records the kernel metadata JupyterLab expects
+(:mod:`course.notebook_metadata`), so opening a student notebook does not modify it.
 
 usage::
 
@@ -31,6 +32,8 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+from course.notebook_metadata import normalise
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -127,6 +130,7 @@ def make_student_version(solution: nbformat.NotebookNode, name: str) -> nbformat
             }
     if exercise_no and not check_no:
         raise NotebookFormatError(f"{name}: has exercises but no cell tagged 'check'")
+    normalise(nb)
     return nb
 
 

@@ -26,6 +26,7 @@ TOLERANCES: dict[torch.dtype, tuple[float, float]] = {  # dtype: (rtol, atol)
 }
 
 INT_POISON = -(2**31) + 7  # an integer nobody's kernel should produce
+SECOND_POISON = 1234.0  # the second run's fill value: tells a computed NaN from the poison
 
 
 class WrongAnswer(AssertionError):
@@ -70,6 +71,47 @@ def _describe_positions(flat_positions: torch.Tensor, shape, limit: int = 5) -> 
     return ", ".join(first) + more
 
 
+def written_by_rerun(rerun, dtype: torch.dtype) -> torch.Tensor:
+    """Which elements a kernel writes, found by running it again on an output filled with
+    :data:`SECOND_POISON` instead of NaN: an element that still holds that value was never
+    written. ``rerun(fill_value)`` must allocate the output filled with ``fill_value``, launch the
+    kernel and return the output. With this, a NaN the kernel *computed* (``inf - inf``,
+    ``inf / inf``, ``0 * inf``) is told apart from a NaN that is only the poison."""
+    out = rerun(SECOND_POISON).detach().to("cpu")
+    stored = torch.full((), SECOND_POISON, dtype=dtype).item()  # the sentinel as dtype rounds it
+    return out.reshape(-1) != stored
+
+
+def _pattern(where: torch.Tensor, shape: tuple[int, ...], n: int) -> str:
+    """A sentence about *where* the wrong elements are, when the positions suggest a cause."""
+    count = len(where)
+    if count == n:
+        return " Every element is wrong: check the formula itself."
+    if len(shape) >= 2 and shape[-1] > 1:
+        cols = where % shape[-1]
+        rows = where // shape[-1]
+        first_col = int(cols.min())
+        if first_col > 0 and count == len(rows.unique()) * (shape[-1] - first_col):
+            return (
+                f" Only the last columns ({first_col} and after) are wrong, in "
+                f"{len(rows.unique())} row(s): check the mask at the end of each row."
+            )
+        bad_rows = rows.unique()
+        total_rows = n // shape[-1]
+        if len(bad_rows) < total_rows and 2 * len(bad_rows) <= total_rows:
+            listed = ", ".join(str(int(r)) for r in bad_rows[:8])
+            more = " ..." if len(bad_rows) > 8 else ""
+            return (
+                f" Only {len(bad_rows)} of {total_rows} rows (of the last dimension) are wrong: "
+                f"{listed}{more}. What is special about those rows?"
+            )
+    if 2 * count > n:
+        return f" Most elements ({100 * count / n:.0f}%) are wrong: check the formula itself."
+    if int(where[0]) > 0 and count == n - int(where[0]):
+        return " Only the tail is wrong: check the mask at the end of the tensor."
+    return ""
+
+
 def check_close(
     actual: torch.Tensor,
     expected: torch.Tensor,
@@ -79,12 +121,20 @@ def check_close(
     atol: float | None = None,
     max_report: int = 5,
     quiet: bool = False,
+    poisoned: bool = True,
+    written: torch.Tensor | None = None,
 ) -> None:
     """Raise :class:`WrongAnswer` unless ``actual`` matches ``expected`` within tolerance.
 
     ``expected`` may be in higher precision (say float64); the tolerance follows ``actual``'s dtype
     unless given. The message reports, in this order, the first problem a learner should fix:
-    shape, never-written elements (poison), NaN/Inf, then wrong values with their first positions.
+    shape, never-written elements (poison), NaN/Inf the code computed, then wrong values with
+    their first positions and, where the positions suggest one, a likely cause.
+
+    ``poisoned=False`` says the output was not NaN-poisoned (say, a value returned by a Python
+    function): every NaN was then computed. ``written`` (a bool tensor of ``actual``'s shape, from
+    :func:`written_by_rerun`) says which elements the kernel is known to write, so that a NaN the
+    kernel computed is not reported as an element it forgot.
     """
     if not isinstance(actual, torch.Tensor):
         raise WrongAnswer(f"{name}: expected a torch.Tensor, got {type(actual).__name__}")
@@ -105,14 +155,32 @@ def check_close(
 
     if got.is_floating_point():
         got64, ref64 = flat_got.double(), flat_ref.double()
-        unwritten = torch.isnan(got64) & ~torch.isnan(ref64)
+        nan_here = torch.isnan(got64) & ~torch.isnan(ref64)
+        if not poisoned:
+            known_written = torch.ones_like(nan_here)
+        elif written is not None:
+            known_written = written.detach().to("cpu").reshape(-1).bool()
+        else:
+            known_written = None
+        unwritten = nan_here if known_written is None else nan_here & ~known_written
         if unwritten.any():
             where = unwritten.nonzero().flatten()
+            maybe = " (or your code computed NaN there)" if known_written is None else ""
+            first = _describe_positions(where, got.shape, max_report)
             raise WrongAnswer(
                 f"{name}: {len(where)} of {n} elements were never written (they still hold the "
-                f"NaN poison), first at {_describe_positions(where, got.shape, max_report)}. "
+                f"NaN poison{maybe}), first at {first}. "
                 "Does the grid launch enough programs, and does the store's mask cover every "
                 "valid element?"
+            )
+        if nan_here.any():
+            where = nan_here.nonzero().flatten()
+            first = _describe_positions(where, got.shape, max_report)
+            raise WrongAnswer(
+                f"{name}: your code computed NaN in {len(where)} of {n} elements where the "
+                f"reference is a number, first at {first}. "
+                "NaN comes from inf - inf, inf / inf or 0 * inf: look for an exp that overflows "
+                "(did you subtract the maximum?) or a -inf - (-inf)."
             )
         bad_inf = torch.isinf(got64) & ~torch.isinf(ref64)
         if bad_inf.any():
@@ -120,7 +188,8 @@ def check_close(
             raise WrongAnswer(
                 f"{name}: {len(where)} elements are infinite where the reference is finite, first "
                 f"at {_describe_positions(where, got.shape, max_report)}. Look for an overflow "
-                "(exp of a large number: did you subtract the maximum?) or a division by zero."
+                "(exp of a large number: did you subtract the maximum?), the log of a number "
+                "that underflowed to 0, or a division by zero."
             )
         finite = torch.isfinite(ref64)
         diff = (got64 - ref64).abs()
@@ -139,6 +208,7 @@ def check_close(
         wrong = diff > atol
         ref64 = flat_ref.double()
         got64 = flat_got.double()
+        finite = torch.ones_like(wrong)
 
     if wrong.any():
         where = wrong.nonzero().flatten()
@@ -149,17 +219,11 @@ def check_close(
                 f"  at {_fmt_index(_index(p, tuple(got.shape)))}: got {float(got64[p]):.6g}, "
                 f"expected {float(ref64[p]):.6g} (off by {float(diff[p]):.3g})"
             )
-        pattern = ""
-        if len(where) == n:
-            pattern = " Every element is wrong: check the formula itself."
-        elif int(where[0]) > 0 and len(where) == n - int(where[0]):
-            pattern = " Only the tail is wrong: check the mask at the end of the tensor."
-        max_err = (
-            float(diff[finite].max()) if got.is_floating_point() and finite.any() else math.nan
-        )
+        pattern = _pattern(where, tuple(got.shape), n)
+        largest = float(diff[wrong & finite].max()) if (wrong & finite).any() else math.inf
         raise WrongAnswer(
             f"{name}: {len(where)} of {n} elements differ from the reference by more than "
-            f"rtol={rtol:g}, atol={atol:g} (largest error {max_err:.3g}).{pattern}\n"
+            f"rtol={rtol:g}, atol={atol:g} (largest error {largest:.3g}).{pattern}\n"
             + "\n".join(lines)
         )
     if not quiet:

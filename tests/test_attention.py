@@ -293,14 +293,15 @@ def test_check_causal_key_tiles():
 
 def online_update_right(m, l_run, acc, s, v):
     m_new = torch.maximum(m, s.max(dim=1).values)
-    alpha = torch.exp(m - m_new)
-    p = torch.exp(s - m_new[:, None])
+    m_safe = torch.where(m_new == -math.inf, torch.zeros_like(m_new), m_new)
+    alpha = torch.exp(m - m_safe)
+    p = torch.exp(s - m_safe[:, None])
     return m_new, l_run * alpha + p.sum(dim=1), acc * alpha[:, None] + p @ v
 
 
 def online_update_no_rescale(m, l_run, acc, s, v):
     m_new = torch.maximum(m, s.max(dim=1).values)
-    p = torch.exp(s - m_new[:, None])
+    p = torch.exp(s - torch.where(m_new == -math.inf, torch.zeros_like(m_new), m_new)[:, None])
     return m_new, l_run + p.sum(dim=1), acc + p @ v
 
 
@@ -310,14 +311,17 @@ def test_check_online_update():
         lesson04.check_online_update(online_update_no_rescale)
 
 
-def test_check_window_attention():
-    def right(q, k, v, window):
+def test_check_window_attention_rejects_reading_every_tile():
+    """A torch version reads all of K and V: right values, but no tile is skipped."""
+
+    def reads_everything(q, k, v, window):
         n = q.shape[-2]
         rows, cols = torch.arange(n)[:, None], torch.arange(n)[None, :]
         hidden = ((cols > rows) | (cols <= rows - window)).to(q.device)
         s = (q.float() @ k.float().transpose(-2, -1)) / math.sqrt(q.shape[-1])
         return (torch.softmax(s.masked_fill(hidden, -math.inf), -1) @ v.float()).to(q.dtype)
 
-    lesson04.check_window_attention(right)
+    with pytest.raises(course.WrongAnswer, match="read key/value tiles its window cannot see"):
+        lesson04.check_window_attention(reads_everything)
     with pytest.raises(course.WrongAnswer, match="window_attention"):
         lesson04.check_window_attention(lambda q, k, v, w: naive_attention(q, k, v, causal=True))

@@ -1,6 +1,7 @@
 """The exercise checks accept right answers and explain wrong ones (lesson 1)."""
 
 import pytest
+import torch
 import triton
 import triton.language as tl
 
@@ -127,3 +128,232 @@ def test_compiler_exercise_stub_is_reported_as_unsolved():
         lesson01.check_fold_floordiv(stub)
     with pytest.raises(NotSolvedYet):
         lesson01.check_lower_abs(stub)
+
+
+# ---- every kind of wrong answer is rejected, with a message that says what to fix -------------
+
+
+@triton.jit
+def reverse_unmasked_load(x_ptr, out_ptr, n_elements, BLOCK_SIZE: tl.constexpr):
+    """Right values (the store is masked), but masked-off lanes load from before the start of x."""
+    offsets = tl.program_id(0) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    mask = offsets < n_elements
+    tl.store(out_ptr + offsets, tl.load(x_ptr + (n_elements - 1 - offsets)), mask=mask)
+
+
+@triton.jit
+def reverse_right(x_ptr, out_ptr, n_elements, BLOCK_SIZE: tl.constexpr):
+    offsets = tl.program_id(0) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    mask = offsets < n_elements
+    tl.store(out_ptr + offsets, tl.load(x_ptr + (n_elements - 1 - offsets), mask=mask), mask=mask)
+
+
+@triton.jit
+def axpy_unmasked_loads(a, x_ptr, y_ptr, out_ptr, n_elements, BLOCK_SIZE: tl.constexpr):
+    offsets = tl.program_id(0) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    x = tl.load(x_ptr + offsets)
+    y = tl.load(y_ptr + offsets)
+    tl.store(out_ptr + offsets, a * x + y, mask=offsets < n_elements)
+
+
+def test_reverse_accepts_a_right_answer(capsys):
+    lesson01.check_reverse(reverse_right)
+    assert "no load reads before the start of x" in capsys.readouterr().out
+
+
+def test_reverse_rejects_a_load_before_the_start_of_the_input():
+    with pytest.raises(
+        WrongAnswer,
+        match=r"(?s)reverse: your kernel reads outside its tensor.*"
+        r"element offset -\d+.*A masked-off lane must neither load nor store",
+    ):
+        lesson01.check_reverse(reverse_unmasked_load)
+
+
+def test_axpy_rejects_loads_past_the_end_of_the_inputs():
+    with pytest.raises(WrongAnswer, match=r"axpy: your kernel reads outside its tensor"):
+        lesson01.check_axpy(axpy_unmasked_loads)
+
+
+def test_lower_abs_for_floats_only_gets_a_hint_not_llvms_parse_error():
+    def floats_only(builder, operands):
+        (x,) = operands
+        return builder.select(builder.fcmp_ordered("<", x, x.type(0.0)), builder.fneg(x), x)
+
+    with pytest.raises(WrongAnswer, match="for int32 tiles your rule built LLVM IR that LLVM "
+                       "rejects.*fcmp and fneg on floats only"):  # fmt: skip
+        lesson01.check_lower_abs(floats_only)
+
+
+# lesson 2 -------------------------------------------------------------------------------------
+
+
+@triton.jit
+def log_of_softmax(x_ptr, out_ptr, n_cols, BLOCK_SIZE: tl.constexpr):
+    """Stable softmax, then its log: -inf wherever a probability underflows."""
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK_SIZE)
+    mask = cols < n_cols
+    x = tl.load(x_ptr + row * n_cols + cols, mask=mask, other=-float("inf"))
+    e = tl.exp(x - tl.max(x, axis=0))
+    tl.store(out_ptr + row * n_cols + cols, tl.log(e / tl.sum(e, axis=0)), mask=mask)
+
+
+@triton.jit
+def strided_softmax_without_max(
+    x_ptr, out_ptr, n_cols, x_row_stride, x_col_stride, out_row_stride, BLOCK_SIZE: tl.constexpr
+):
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK_SIZE)
+    mask = cols < n_cols
+    x = tl.load(x_ptr + row * x_row_stride + cols * x_col_stride, mask=mask, other=-float("inf"))
+    e = tl.exp(x)
+    tl.store(out_ptr + row * out_row_stride + cols, e / tl.sum(e, axis=0), mask=mask)
+
+
+@triton.jit
+def strided_softmax_right(
+    x_ptr, out_ptr, n_cols, x_row_stride, x_col_stride, out_row_stride, BLOCK_SIZE: tl.constexpr
+):
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK_SIZE)
+    mask = cols < n_cols
+    x = tl.load(x_ptr + row * x_row_stride + cols * x_col_stride, mask=mask, other=-float("inf"))
+    e = tl.exp(x - tl.max(x, axis=0))
+    tl.store(out_ptr + row * out_row_stride + cols, e / tl.sum(e, axis=0), mask=mask)
+
+
+@triton.jit
+def rms_norm_eps_outside_the_root(x_ptr, w_ptr, out_ptr, n_cols, eps, BLOCK_SIZE: tl.constexpr):
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK_SIZE)
+    mask = cols < n_cols
+    x = tl.load(x_ptr + row * n_cols + cols, mask=mask, other=0.0)
+    w = tl.load(w_ptr + cols, mask=mask, other=0.0)
+    rms = tl.sqrt(tl.sum(x * x, axis=0) / n_cols) + eps
+    tl.store(out_ptr + row * n_cols + cols, x / rms * w, mask=mask)
+
+
+@triton.jit
+def rms_norm_right(x_ptr, w_ptr, out_ptr, n_cols, eps, BLOCK_SIZE: tl.constexpr):
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK_SIZE)
+    mask = cols < n_cols
+    x = tl.load(x_ptr + row * n_cols + cols, mask=mask, other=0.0)
+    w = tl.load(w_ptr + cols, mask=mask, other=0.0)
+    rms = tl.sqrt(tl.sum(x * x, axis=0) / n_cols + eps)
+    tl.store(out_ptr + row * n_cols + cols, x / rms * w, mask=mask)
+
+
+def test_log_softmax_rejects_the_log_of_the_softmax():
+    from course.exercises import lesson02
+
+    with pytest.raises(WrongAnswer, match=r"row 2: a row spanning -300 to 300.*infinite where "
+                       r"the reference is finite.*log of a number that underflowed"):  # fmt: skip
+        lesson02.check_log_softmax(log_of_softmax)
+
+
+def test_strided_softmax_without_the_maximum_is_a_computed_nan_not_an_unwritten_one(capsys):
+    from course.exercises import lesson02
+
+    lesson02.check_strided_softmax(strided_softmax_right)
+    assert "rows near +-1000" in capsys.readouterr().out
+    with pytest.raises(WrongAnswer, match=r"transposed.*row 1: a row near \+1000.*your code "
+                       r"computed NaN in \d+ of \d+ elements.*subtract the maximum"):  # fmt: skip
+        lesson02.check_strided_softmax(strided_softmax_without_max)
+
+
+def test_rms_norm_rejects_eps_outside_the_square_root(capsys):
+    from course.exercises import lesson02
+
+    lesson02.check_rms_norm(rms_norm_right)
+    assert "rows of tiny magnitude" in capsys.readouterr().out
+    with pytest.raises(WrongAnswer, match=r"rows 4-5: rows of tiny magnitude.*inside the square "
+                       r"root.*elements differ"):  # fmt: skip
+        lesson02.check_rms_norm(rms_norm_eps_outside_the_root)
+
+
+# lesson 4 -------------------------------------------------------------------------------------
+
+
+def online_update_without_a_safe_maximum(m, l_run, acc, s, v):
+    m_new = torch.maximum(m, s.max(dim=1).values)
+    alpha = torch.exp(m - m_new)  # exp(-inf - (-inf)) = NaN on a fully masked first tile
+    p = torch.exp(s - m_new[:, None])
+    return m_new, l_run * alpha + p.sum(dim=1), acc * alpha[:, None] + p @ v
+
+
+def test_online_update_rejects_an_update_that_breaks_on_a_fully_masked_tile():
+    from course.exercises import lesson04
+
+    with pytest.raises(WrongAnswer, match=r"after key tile 0 .*row 3 holds NaN.*fully masked.*"
+                       r"m_safe"):  # fmt: skip
+        lesson04.check_online_update(online_update_without_a_safe_maximum)
+
+
+@triton.jit
+def _window_kernel(Q, K, V, Out, N, qk_scale, WINDOW, HEAD_DIM: tl.constexpr,
+                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, SKIP: tl.constexpr):  # fmt: skip
+    start_m = tl.program_id(0) * BLOCK_M
+    base = tl.program_id(1).to(tl.int64) * N * HEAD_DIM
+    offs_m = start_m + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, HEAD_DIM)
+    rows = offs_m[:, None] < N
+    q = tl.load(Q + base + offs_m[:, None] * HEAD_DIM + offs_d[None, :], mask=rows, other=0.0)
+    m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
+    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+    lo = 0
+    if SKIP:
+        lo = (tl.maximum(start_m - WINDOW + 1, 0) // BLOCK_N) * BLOCK_N
+    hi = tl.minimum(start_m + BLOCK_M, N)
+    for start_n in range(lo, hi, BLOCK_N):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        kv = offs_n[:, None] * HEAD_DIM + offs_d[None, :]
+        k = tl.load(K + base + kv, mask=offs_n[:, None] < N, other=0.0)
+        v = tl.load(V + base + kv, mask=offs_n[:, None] < N, other=0.0)
+        qk = tl.dot(q, tl.trans(k)) * qk_scale
+        cols = offs_n[None, :]
+        keep = (cols < N) & (cols <= offs_m[:, None]) & (cols > offs_m[:, None] - WINDOW)
+        qk = tl.where(keep, qk, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(qk, 1))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+        p = tl.math.exp2(qk - m_safe[:, None])
+        alpha = tl.math.exp2(m_i - m_safe)
+        l_i = l_i * alpha + tl.sum(p, 1)
+        acc = tl.dot(p.to(v.dtype), v, acc * alpha[:, None])
+        m_i = m_new
+    out = acc / tl.where(l_i > 0, l_i, 1.0)[:, None]
+    tl.store(Out + base + offs_m[:, None] * HEAD_DIM + offs_d[None, :],
+             out.to(Out.dtype.element_ty), mask=rows)  # fmt: skip
+
+
+def _window_attention(skip: bool):
+    import math
+
+    from course.check import empty_poisoned
+
+    def window_attention(q, k, v, window, block_m=32, block_n=32):
+        b, h, n, d = q.shape
+        out = empty_poisoned(b, h, n, d, dtype=q.dtype, device=q.device)
+        grid = (triton.cdiv(n, block_m), b * h)
+        _window_kernel[grid](q, k, v, out, n, 1.4426950408889634 / math.sqrt(d), window,
+                             HEAD_DIM=d, BLOCK_M=block_m, BLOCK_N=block_n, SKIP=skip)  # fmt: skip
+        return out
+
+    return window_attention
+
+
+def test_window_attention_accepts_a_kernel_that_skips_tiles(capsys):
+    from course.exercises import lesson04
+
+    lesson04.check_window_attention(_window_attention(skip=True))
+    assert "each query tile reads only the key tiles of its window" in capsys.readouterr().out
+
+
+def test_window_attention_rejects_a_kernel_that_visits_every_earlier_tile():
+    from course.exercises import lesson04
+
+    with pytest.raises(WrongAnswer, match=r"query tile \d+ \(rows \d+\.\.\d+\) read key/value "
+                       r"tiles its window cannot see"):  # fmt: skip
+        lesson04.check_window_attention(_window_attention(skip=False))

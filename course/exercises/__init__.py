@@ -52,4 +52,53 @@ def passed(exercise: str, what: str) -> None:
     print(f"✓ {exercise}: {what}")
 
 
-__all__ = ["learner_code", "passed", "NotSolvedYet", "WrongAnswer", "Callable"]
+def reads_stay_inside(exercise: str, kernel, grid, *args, **constexprs) -> None:
+    """Run the learner's Triton kernel once more, compiled by ``mini_compiler`` for the CPU with
+    bounds checking, on CPU copies of ``args``: every load and store of a lane that the mask
+    leaves on must fall inside the tensor it was derived from.
+
+    A wrong read is the bug a result cannot show: a load with no mask before the start of a
+    tensor (say, ``x[n - 1 - i]`` for ``i >= n``) reads memory that belongs to someone else, and
+    its value is thrown away by the masked store, so the output is right. On a GPU that read may
+    return garbage silently or stop the program with an illegal-address fault. A kernel that uses
+    something ``mini_compiler`` does not compile is not checked this way (the other checks still
+    run).
+    """
+    import mini_compiler
+
+    cpu_args = [a.detach().to("cpu").clone() if hasattr(a, "detach") else a for a in args]
+    try:
+        compiled = mini_compiler.jit(kernel)
+    except Exception:  # noqa: BLE001 - not a kernel mini_compiler accepts: nothing to check
+        return
+    try:
+        compiled[grid](*cpu_args, bounds_check=True, **constexprs)
+    except mini_compiler.OutOfBoundsError as error:
+        raise WrongAnswer(
+            f"{exercise}: your kernel {_verb(str(error))} outside its tensor, with "
+            f"{_describe_args(args, constexprs)}:\n{error}\nA masked-off lane must neither load "
+            "nor store: give every tl.load and tl.store a mask that is False for such lanes "
+            "(and keep the offsets of lanes that are on inside the tensor)."
+        ) from None
+    except mini_compiler.CompilationError:
+        return  # a construct the course's compiler does not support: skip this part
+
+
+def _verb(message: str) -> str:
+    return "reads" if "load out of bounds" in message else "writes"
+
+
+def _describe_args(args, constexprs) -> str:
+    sizes = [f"{tuple(a.shape)}" for a in args if hasattr(a, "shape")]
+    consts = ", ".join(f"{k}={v}" for k, v in constexprs.items())
+    return f"tensors of shapes {', '.join(sizes)}" + (f" and {consts}" if consts else "")
+
+
+__all__ = [
+    "learner_code",
+    "passed",
+    "reads_stay_inside",
+    "NotSolvedYet",
+    "WrongAnswer",
+    "Callable",
+]

@@ -12,7 +12,7 @@ import torch
 
 from ..check import WrongAnswer, check_close, poison
 from ..env import configure
-from . import learner_code, passed
+from . import learner_code, passed, reads_stay_inside
 
 SENTINEL = 12345.0
 GUARD = 4096  # elements of padding after each tensor: more than any block the checks use
@@ -64,7 +64,15 @@ def check_axpy(axpy_kernel) -> None:
             check_close(
                 out, expected, name=f"{name} (n={n}, BLOCK_SIZE={block}, a={a:.3f})", quiet=True
             )
-    passed(name, f"a*x + y is right for n in {lengths}, with BLOCK_SIZE 64 and 1024")
+    for n, block in ((13, 64), (1000, 64), (1000, 1024)):
+        x, y, out = torch.randn(n), torch.randn(n), torch.empty(n)
+        reads_stay_inside(name, axpy_kernel, (triton.cdiv(n, block),), 0.5, x, y, out, n,
+                          BLOCK_SIZE=block)  # fmt: skip
+    passed(
+        name,
+        f"a*x + y is right for n in {lengths}, with BLOCK_SIZE 64 and 1024; no load or store "
+        "leaves its tensor",
+    )
 
 
 def check_reverse(reverse_kernel) -> None:
@@ -89,7 +97,15 @@ def check_reverse(reverse_kernel) -> None:
                 atol=0,
                 quiet=True,
             )
-    passed(name, f"the reversed copy is exact for n in {lengths}, with BLOCK_SIZE 64 and 1024")
+    for n, block in ((13, 64), (1000, 64), (1000, 1024)):
+        x, out = torch.randn(n), torch.empty(n)
+        reads_stay_inside(name, reverse_kernel, (triton.cdiv(n, block),), x, out, n,
+                          BLOCK_SIZE=block)  # fmt: skip
+    passed(
+        name,
+        f"the reversed copy is exact for n in {lengths}, with BLOCK_SIZE 64 and 1024; no load "
+        "reads before the start of x or past its end",
+    )
 
 
 def check_grid_size(grid_size) -> None:
@@ -211,6 +227,11 @@ def check_fold_floordiv(fold_floordiv) -> None:
     )
 
 
+def _first_line(error: BaseException) -> str:
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    return " ".join(lines[1:3])[:300] if len(lines) > 1 else str(error)[:300]
+
+
 def check_lower_abs(lower_abs) -> None:
     """``lower_abs(builder, [x])`` emits LLVM IR for ``|x|`` on floats and on integers."""
     import torch
@@ -227,7 +248,17 @@ def check_lower_abs(lower_abs) -> None:
     for dtype, x in inputs.items():
         out = poison(x.clone())
         with override(lowering={"tile.abs": lower_abs}):
-            with learner_code(name):
-                absolute[(4,)](x, out, n, BLOCK=256)
+            try:
+                with learner_code(name):
+                    absolute[(4,)](x, out, n, BLOCK=256)
+            except WrongAnswer as error:
+                if "LLVM IR" not in str(error) and "llvm" not in str(error).lower():
+                    raise
+                raise WrongAnswer(
+                    f"{name}: for {dtype} tiles your rule built LLVM IR that LLVM rejects. "
+                    "Each instruction works on one kind of value: fcmp and fneg on floats only, "
+                    "icmp and neg (sub from 0) on integers only. Test is_float(x) and emit the "
+                    f"integer form for integers.\n(LLVM said: {_first_line(error)})"
+                ) from None
         check_close(out, x.abs(), name=f"{name} on {dtype}", rtol=0, atol=0, quiet=True)
     passed(name, "a kernel compiled with your lowering computes |x| exactly on float32 and int32")

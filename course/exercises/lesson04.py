@@ -66,11 +66,17 @@ def check_causal_key_tiles(causal_key_tiles) -> None:
 
 
 def _prefix_state(s: torch.Tensor, v: torch.Tensor, end: int):
-    """(m, l, acc) computed directly from the first ``end`` keys: what the update must produce."""
+    """(m, l, acc) computed directly from the first ``end`` keys: what the update must produce.
+
+    A row whose scores so far are all -inf (fully masked) has m = -inf, l = 0 and acc = 0."""
     prefix = s[:, :end]
     m = prefix.max(dim=1).values
-    p = torch.exp(prefix - m[:, None])
+    m_safe = torch.where(torch.isinf(m) & (m < 0), torch.zeros_like(m), m)
+    p = torch.exp(prefix - m_safe[:, None])
     return m, p.sum(dim=1), p @ v[:end]
+
+
+MASKED_ROW = 3  # its first key tile is entirely -inf, and so is a later one
 
 
 def check_online_update(online_update) -> None:
@@ -79,10 +85,14 @@ def check_online_update(online_update) -> None:
     gen = torch.Generator().manual_seed(4)
     rows, n, d, block = 5, 70, 8, 16  # 70 keys: the last tile holds 6
     # Scores that drift upwards (so the maximum grows), plus a large offset in one row: computing
-    # exp(s) without subtracting the maximum overflows there.
+    # exp(s) without subtracting the maximum overflows there. One row is fully masked (-inf) in
+    # its first tile and in its third: a causal or windowed kernel meets such tiles, and
+    # exp(m_old - m_new) = exp(-inf - (-inf)) is NaN unless the update guards against it.
     s = torch.randn(rows, n, generator=gen, dtype=torch.float64) * 2
     s += torch.linspace(0, 6, n, dtype=torch.float64)
     s[2] += 800.0
+    s[MASKED_ROW, :block] = -math.inf
+    s[MASKED_ROW, 2 * block : 3 * block] = -math.inf
     v = torch.randn(n, d, generator=gen, dtype=torch.float64)
     m = torch.full((rows,), -math.inf, dtype=torch.float64)
     l_run = torch.zeros(rows, dtype=torch.float64)
@@ -97,18 +107,32 @@ def check_online_update(online_update) -> None:
         m, l_run, acc = result
         want_m, want_l, want_acc = _prefix_state(s, v, end)
         step = f"after key tile {t} (keys {start}..{end - 1})"
-        check_close(m, want_m, name=f"{name}: running max m {step}", quiet=True)
+        masked_tile = bool(torch.isinf(s[MASKED_ROW, start:end]).all())
+        if masked_tile and any(torch.isnan(x[MASKED_ROW]).any() for x in (m, l_run, acc)):
+            raise WrongAnswer(
+                f"{name}: {step}, row {MASKED_ROW} holds NaN. Every score of that row in this "
+                "tile is -inf (a fully masked tile), so its new maximum is -inf too"
+                + (" (no key has been visible yet)" if t == 0 else "")
+                + ", and exp(m_old - m_new) = exp(-inf - (-inf)) = exp(nan). Compute the "
+                "exponentials against a safe maximum, m_safe = where(m_new == -inf, 0, m_new), "
+                "as the lesson's kernels do."
+            )
+        check_close(m, want_m, name=f"{name}: running max m {step}", quiet=True, poisoned=False)
         check_close(
             l_run, want_l, name=f"{name}: running sum l {step} (did you rescale the old sum by "
-            "exp(m_old - m_new)?)", quiet=True,
+            "exp(m_old - m_new)?)", quiet=True, poisoned=False,
         )  # fmt: skip
         check_close(
             acc, want_acc, name=f"{name}: accumulator {step} (rescale it by exp(m_old - m_new) "
-            "before adding P @ V)", quiet=True,
+            "before adding P @ V)", quiet=True, poisoned=False,
         )  # fmt: skip
     check_close(acc / l_run[:, None], torch.softmax(s, dim=1) @ v, name=f"{name}: final output",
-                quiet=True)  # fmt: skip
-    passed(name, "running max, sum and accumulator right after every tile; acc / l == softmax V")
+                quiet=True, poisoned=False)  # fmt: skip
+    passed(
+        name,
+        "running max, sum and accumulator right after every tile, including fully masked "
+        "(all -inf) tiles; acc / l == softmax V",
+    )
 
 
 def window_reference(q, k, v, window: int, sm_scale: float) -> torch.Tensor:
@@ -143,4 +167,50 @@ def check_window_attention(window_attention) -> None:
             tol = {"rtol": 1e-2, "atol": 1e-2} if dtype == torch.float16 else {}
             check_close(out, expected, name=f"{name} (shape {shape}, window {window})",
                         quiet=True, **tol)  # fmt: skip
-    passed(name, f"matches the float64 reference for windows {windows} and shapes {shapes}")
+    visits = _check_window_tile_visits(window_attention, dtype)
+    passed(
+        name,
+        f"matches the float64 reference for windows {windows} and shapes {shapes}; {visits}",
+    )
+
+
+def _check_window_tile_visits(window_attention, dtype, block: int = 32) -> str:
+    """Prove that each query tile reads only the key/value tiles its window can see.
+
+    One head per query tile: in head ``i`` every key and value row that query tile ``i`` has no
+    reason to read is set to NaN (with a slack of one tile less one row on either side, for
+    loops that start or end on tile boundaries). A kernel that visits such a tile multiplies its
+    probabilities (zeros, after the mask) by NaN values and query tile ``i``'s rows come out NaN,
+    however correct the mask. Masked loads read nothing, so a visit that loads nothing is free.
+    """
+    name = "window_attention"
+    env = configure()
+    n, d = 5 * block, 16
+    tiles = n // block
+    gen = torch.Generator(device=env.device).manual_seed(11)
+    for window in (16, 40):
+        q, k, v = (torch.randn(1, tiles, n, d, device=env.device, dtype=dtype, generator=gen)
+                   for _ in range(3))  # fmt: skip
+        allowed = []
+        for i in range(tiles):
+            start_m = i * block
+            need_lo, need_hi = max(0, start_m - window + 1), min(start_m + block, n)
+            lo, hi = max(0, need_lo - (block - 1)), min(n, need_hi + block - 1)
+            k[0, i, :lo] = v[0, i, :lo] = float("nan")
+            k[0, i, hi:] = v[0, i, hi:] = float("nan")
+            allowed.append((need_lo, need_hi))
+        with learner_code(name):
+            out = window_attention(q, k, v, window)
+        for i, (need_lo, need_hi) in enumerate(allowed):
+            rows = out[0, i, i * block : (i + 1) * block]
+            if torch.isnan(rows).any():
+                raise WrongAnswer(
+                    f"{name}: with window {window}, BLOCK_M = BLOCK_N = {block} and N = {n}, "
+                    f"query tile {i} (rows {i * block}..{(i + 1) * block - 1}) read key/value "
+                    "tiles its window cannot see: its rows need only keys "
+                    f"{need_lo}..{need_hi - 1}, but the loop loaded keys outside them. "
+                    "Skipping those tiles is the point of the exercise: start the loop at the "
+                    "key tile holding the first key the tile's first row can see (rounded down "
+                    "to a multiple of BLOCK_N) and stop at min(start_m + BLOCK_M, N)."
+                )
+    return "each query tile reads only the key tiles of its window"

@@ -40,6 +40,14 @@ notebooks: $(STAMP)
 student: $(STAMP)
 	$(BIN)/python -m course.student_notebooks
 
+# Grade submitted notebooks: the course's checks (hidden tests included) are restored into each
+# submission by their nbgrader grade ids, so an edited or deleted check scores 0 (course/grade.py).
+#   make grade SUBMISSIONS="submissions/*/01_vector_add.ipynb"
+.PHONY: grade
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo 'usage: make grade SUBMISSIONS="path/to/*.ipynb"'; exit 1; }
+	$(BIN)/python -m course.grade $(SUBMISSIONS)
+
 book: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[book]"
 	$(BIN)/sphinx-build -b html book book/_build/html

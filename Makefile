@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 WORKERS ?= 2
 NOTEBOOKS := notebooks solutions
 
-.PHONY: lab test unit notebooks student check-student book gpu-test bench clean
+.PHONY: lab test test-latest unit notebooks student check-student book gpu-test bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "the course needs Python 3.11 or newer"'
@@ -20,15 +20,41 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,gpu,book]"
 	touch $(STAMP)
 
+# nbgrader, for instructors and for the test of the grading round trip; learners never need it.
+GRADING_STAMP := $(VENV)/.installed-grading
+$(GRADING_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[grading]"
+	touch $(GRADING_STAMP)
+
 # Jupyter refuses to run as root unless told to (containers often run as root).
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(ROOT_FLAG) --ServerApp.root_dir=. notebooks/01_vector_add.ipynb
 
-test: $(STAMP)
+test: $(STAMP) $(GRADING_STAMP)
 	$(BIN)/python -m course.student_notebooks --check
 	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --nbval-lax --nbval-current-env tests $(NOTEBOOKS)
+
+# The same suite with the newest releases of torch, triton, numpy and nbval, in its own environment
+# (.venv-latest), so that a release that breaks the course is seen before a learner sees it. The
+# weekly CI job runs exactly this. Every other package keeps its pin. TORCH_INDEX chooses where torch
+# comes from; without a GPU, PyTorch's CPU-only wheels keep the download small:
+#   make test-latest TORCH_INDEX=https://download.pytorch.org/whl/cpu
+LATEST      := .venv-latest
+LATEST_BIN  := $(LATEST)/bin
+TORCH_INDEX ?=
+
+test-latest:
+	test -d $(LATEST) || $(PYTHON) -m venv $(LATEST)
+	$(LATEST_BIN)/python -m pip install --quiet --upgrade pip
+	$(LATEST_BIN)/python -m pip install --quiet --upgrade $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) torch
+	$(LATEST_BIN)/python .ci/latest_requirements.py dev,gpu,book,grading > $(LATEST)/requirements.txt
+	$(LATEST_BIN)/python -m pip install --quiet --upgrade -r $(LATEST)/requirements.txt
+	$(LATEST_BIN)/python -m pip install --quiet --no-deps -e .
+	$(LATEST_BIN)/python -c 'import importlib.metadata as m; print("testing with", *(f"{p} {m.version(p)}" for p in ("torch", "triton", "numpy", "nbval")))'
+	$(LATEST_BIN)/python -m course.student_notebooks --check
+	$(LATEST_BIN)/python -m pytest -n $(WORKERS) --dist loadscope --nbval-lax --nbval-current-env tests $(NOTEBOOKS)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -n $(WORKERS) tests

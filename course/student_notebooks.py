@@ -21,6 +21,7 @@ usage::
 
     python -m course.student_notebooks           # write notebooks/ from solutions/
     python -m course.student_notebooks --check   # fail if notebooks/ is stale or leaks an answer
+    python -m course.student_notebooks --nbgrader-source DIR   # the solutions as nbgrader's source
 """
 
 from __future__ import annotations
@@ -77,40 +78,37 @@ def _add_tags(cell, *tags: str) -> None:
     cell.metadata["tags"] = existing + [t for t in tags if t not in existing]
 
 
-def make_student_version(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
-    """The student notebook for a solution notebook; ``name`` appears in messages and grade ids."""
-    nb = copy.deepcopy(solution)
-    nb.metadata.pop("widgets", None)  # saved widget views belong to the cleared outputs
+def _check_markers(cell, where: str) -> bool:
+    """Whether ``cell`` holds answer or hidden-test blocks; raise if its tags disagree."""
+    tags = cell.metadata.get("tags", [])
+    has_markers = any(m in cell.source for m in MARKERS)
+    if "exercise" in tags and not has_markers:
+        raise NotebookFormatError(f"{where}: tagged 'exercise' but has no '{BEGIN_SOLUTION}' block")
+    if (
+        has_markers
+        and "exercise" not in tags
+        and cell.cell_type == "code"
+        and BEGIN_HIDDEN not in cell.source
+    ):
+        raise NotebookFormatError(f"{where}: has a solution block but is not tagged 'exercise'")
+    return has_markers
+
+
+def add_nbgrader_metadata(nb: nbformat.NotebookNode, name: str) -> None:
+    """Mark exercises as nbgrader answer cells and checks as graded cells worth one point.
+
+    Both are also tagged ``raises-exception`` so that "Run All" goes on past an unsolved exercise.
+    """
+    stem = Path(name).stem
     exercise_no = check_no = 0
-    for index, cell in enumerate(nb.cells):
-        where = f"{name}, cell {index}"
+    for cell in nb.cells:
         tags = cell.metadata.get("tags", [])
-        has_markers = any(m in cell.source for m in MARKERS)
-        if "exercise" in tags and not has_markers:
-            raise NotebookFormatError(
-                f"{where}: tagged 'exercise' but has no '{BEGIN_SOLUTION}' block"
-            )
-        if (
-            has_markers
-            and "exercise" not in tags
-            and cell.cell_type == "code"
-            and BEGIN_HIDDEN not in cell.source
-        ):
-            raise NotebookFormatError(f"{where}: has a solution block but is not tagged 'exercise'")
-        if has_markers:
-            cell.source = _strip_blocks(
-                cell.source, where=where, markdown=cell.cell_type == "markdown"
-            )
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-        cell.metadata.pop("execution", None)
         if "exercise" in tags:
             exercise_no += 1
             _add_tags(cell, "raises-exception")
             cell.metadata["nbgrader"] = {
                 "grade": False,
-                "grade_id": f"{Path(name).stem}-exercise-{exercise_no}",
+                "grade_id": f"{stem}-exercise-{exercise_no}",
                 "locked": False,
                 "schema_version": 3,
                 "solution": True,
@@ -121,7 +119,7 @@ def make_student_version(solution: nbformat.NotebookNode, name: str) -> nbformat
             _add_tags(cell, "raises-exception")
             cell.metadata["nbgrader"] = {
                 "grade": True,
-                "grade_id": f"{Path(name).stem}-check-{check_no}",
+                "grade_id": f"{stem}-check-{check_no}",
                 "locked": True,
                 "points": 1,
                 "schema_version": 3,
@@ -130,6 +128,43 @@ def make_student_version(solution: nbformat.NotebookNode, name: str) -> nbformat
             }
     if exercise_no and not check_no:
         raise NotebookFormatError(f"{name}: has exercises but no cell tagged 'check'")
+
+
+def make_student_version(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """The student notebook for a solution notebook; ``name`` appears in messages and grade ids."""
+    nb = copy.deepcopy(solution)
+    nb.metadata.pop("widgets", None)  # saved widget views belong to the cleared outputs
+    for index, cell in enumerate(nb.cells):
+        where = f"{name}, cell {index}"
+        if _check_markers(cell, where):
+            cell.source = _strip_blocks(
+                cell.source, where=where, markdown=cell.cell_type == "markdown"
+            )
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata.pop("execution", None)
+    add_nbgrader_metadata(nb, name)
+    normalise(nb)
+    return nb
+
+
+def make_nbgrader_source(solution: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """The solution notebook as nbgrader's ``source/`` wants it: answers kept, cells marked.
+
+    ``nbgrader generate_assignment`` then removes the answers and hidden tests itself, giving the
+    same exercises as the student version.
+    """
+    nb = copy.deepcopy(solution)
+    for index, cell in enumerate(nb.cells):
+        if _check_markers(cell, f"{name}, cell {index}"):
+            _strip_blocks(cell.source, where=f"{name}, cell {index}", markdown=False)  # validate
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+        cell.metadata.pop("execution", None)
+    nb.metadata.pop("widgets", None)
+    add_nbgrader_metadata(nb, name)
     normalise(nb)
     return nb
 
@@ -173,9 +208,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--check", action="store_true", help="verify notebooks/ instead of writing it"
     )
+    parser.add_argument(
+        "--nbgrader-source",
+        type=Path,
+        metavar="DIR",
+        help="write the solutions, marked for nbgrader, to DIR (e.g. source/lesson1 of a course)",
+    )
     parser.add_argument("--solutions", type=Path, default=ROOT / "solutions")
     parser.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
     args = parser.parse_args(argv)
+    if args.nbgrader_source:
+        args.nbgrader_source.mkdir(parents=True, exist_ok=True)
+        for src in sorted(args.solutions.glob("*.ipynb")):
+            nb = make_nbgrader_source(nbformat.read(src, as_version=4), src.name)
+            (args.nbgrader_source / src.name).write_text(_render(nb))
+            print(f"wrote {args.nbgrader_source / src.name}")
+        return 0
     if args.check:
         found = problems(args.solutions, args.notebooks)
         for p in found:

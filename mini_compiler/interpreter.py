@@ -21,10 +21,11 @@ import numpy as np
 from .errors import OutOfBoundsError
 from .ir import type_rules
 from .ir.ops import Block, Function, Op, Value, dot_parts, for_parts, load_parts, store_parts
-from .ir.types import ElementType, PointerType, ScalarType, bf16, f32
+from .ir.types import ElementType, PointerType, ScalarType, bf16
 
 NUMPY_DTYPES = {
     "i1": np.bool_, "i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64,
+    "u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "u64": np.uint64,
     "f16": np.float16, "bf16": np.float32, "f32": np.float32, "f64": np.float64,
 }
 # How each element type lies in memory (bf16 is kept as float32 while computing, 16 bits stored).
@@ -235,10 +236,7 @@ class Interpreter:
 def _compute_element(op: Op) -> ElementType:
     """The type a binary op computes in: the promoted operand type (f32 for integer `/`)."""
     a, b = op.operands[-2].type.element, op.operands[-1].type.element
-    element = type_rules.promote_elements(a, b)
-    if op.name == "tile.div" and not element.is_float:
-        element = f32
-    return element
+    return type_rules.promote_elements(a, b, op.name)
 
 
 def _binary(fn):
@@ -257,6 +255,8 @@ def _c_floordiv(a, b):
 
 
 def _c_mod(a, b):
+    if np.issubdtype(np.asarray(a).dtype, np.floating):
+        return np.fmod(a, b)  # C's fmod: the sign of the dividend, as LLVM's frem
     return a - _c_floordiv(a, b) * b
 
 
@@ -268,6 +268,18 @@ def _float_unary(fn):
         return fn(x.astype(compute))
 
     return run
+
+
+def _bitcast(interp: Interpreter, op: Op, vals):
+    source, target = op.operands[0].type.element, op.result.type.element
+    x = np.ascontiguousarray(vals[0])
+    if source == bf16:
+        x = (x.astype(np.float32).view(np.uint32) >> np.uint32(16)).astype(np.uint16)
+    else:
+        x = x.astype(numpy_dtype(source))
+    if target == bf16:
+        return (x.view(np.uint16).astype(np.uint32) << np.uint32(16)).view(np.float32)
+    return x.view(numpy_dtype(target))
 
 
 def _reduce(interp: Interpreter, op: Op, vals):
@@ -313,6 +325,8 @@ SEMANTICS = {
     "tile.expand_dims": lambda i, op, v: np.expand_dims(v[0], op.attrs["axis"]),
     "tile.trans": lambda i, op, v: np.ascontiguousarray(v[0].T),
     "tile.cast": _cast,
+    "tile.bitcast": _bitcast,
+    "tile.floor": _float_unary(np.floor), "tile.ceil": _float_unary(np.ceil),
     "tile.addptr": _addptr,
     "tile.add": _binary(np.add), "tile.sub": _binary(np.subtract),
     "tile.mul": _binary(np.multiply), "tile.div": _binary(np.divide),

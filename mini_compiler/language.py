@@ -63,20 +63,25 @@ int8 = dtype("int8", ir_types.i8)
 int16 = dtype("int16", ir_types.i16)
 int32 = dtype("int32", ir_types.i32)
 int64 = dtype("int64", ir_types.i64)
+uint8 = dtype("uint8", ir_types.u8)
+uint16 = dtype("uint16", ir_types.u16)
+uint32 = dtype("uint32", ir_types.u32)
+uint64 = dtype("uint64", ir_types.u64)
 float16 = dtype("fp16", ir_types.f16)
 bfloat16 = dtype("bf16", ir_types.bf16)
 float32 = dtype("fp32", ir_types.f32)
 float64 = dtype("fp64", ir_types.f64)
 
-DTYPES_BY_NAME = {d.name: d for d in (int1, int8, int16, int32, int64, float16, bfloat16,
-                                       float32, float64)}
+ALL_DTYPES = (int1, int8, int16, int32, int64, uint8, uint16, uint32, uint64, float16, bfloat16,
+              float32, float64)
+DTYPES_BY_NAME = {d.name: d for d in ALL_DTYPES}
 DTYPES_BY_NAME.update({"fp16": float16, "bf16": bfloat16, "fp32": float32, "fp64": float64})
 
 
 def from_ir(element) -> dtype:
     if isinstance(element, ir_types.PointerType):
         return pointer_type(from_ir(element.pointee))
-    for d in (int1, int8, int16, int32, int64, float16, bfloat16, float32, float64):
+    for d in ALL_DTYPES:
         if d.ir == element:
             return d
     raise ValueError(f"no tl dtype for {element}")

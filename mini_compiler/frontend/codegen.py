@@ -33,7 +33,7 @@ from ..errors import CompilationError
 from ..ir import type_rules
 from ..ir.builder import Builder
 from ..ir.ops import Block, Function, Location, Value
-from ..ir.types import PointerType, ScalarType, TileType, f32, i1, i32, i64, scalar
+from ..ir.types import PointerType, ScalarType, TileType, bf16, f32, i1, i32, i64, scalar
 
 SUPPORTED = (
     "Supported: tl.program_id, tl.num_programs, tl.arange, tl.zeros, tl.full, tl.load, tl.store "
@@ -53,6 +53,7 @@ COMPARE_OPS = {
     ast.Lt: "tile.lt", ast.LtE: "tile.le", ast.Gt: "tile.gt", ast.GtE: "tile.ge",
     ast.Eq: "tile.eq", ast.NotEq: "tile.ne",
 }
+COMPARISON_NAMES = frozenset(COMPARE_OPS.values())
 PY_BINARY = {
     "tile.add": lambda a, b: a + b, "tile.sub": lambda a, b: a - b,
     "tile.mul": lambda a, b: a * b, "tile.div": lambda a, b: a / b,
@@ -739,32 +740,60 @@ class CodeGenerator:
         return self.builder.create_value("tile.expand_dims", [x], x.type.with_shape(tuple(shape)),
                                          {"axis": axis})
 
+    def literal(self, x, element, node) -> Value:
+        """A Python number written in the kernel, as a constant of ``element``."""
+        if isinstance(x, tl.constexpr):
+            x = x.value
+        if not isinstance(x, (bool, int, float)):
+            raise self.error(node, f"expected a number or a tile, got {x!r}")
+        if element.is_int and not element.is_bool:
+            if isinstance(x, float):
+                x = int(x)
+            low, high = ((0, 2 ** element.bits - 1) if element.is_unsigned
+                         else (-(2 ** (element.bits - 1)), 2 ** (element.bits - 1) - 1))
+            if not low <= x <= high:
+                what = "a negative number" if x < 0 and element.is_unsigned else f"{x}"
+                raise self.error(node, f"{what} does not fit the {element} operand it meets "
+                                       f"(range {low}..{high}); cast one of them first")
+        value = float(x) if element.is_float else (bool(x) if element.is_bool else int(x))
+        return self.builder.create_value("tile.constant", [], scalar(element), {"value": value})
+
     def binary(self, op: str, a, b, node):
+        """``a <op> b`` with Triton's promotion rules (``type_rules.computation_type``): a
+        Python number (a literal) takes the type of the tile it meets if its kind is not
+        higher; the op is typed with the computation type."""
         if _is_compile_time(a) and _is_compile_time(b):
             try:
                 return PY_BINARY[op](a, b)
             except Exception as e:  # e.g. ZeroDivisionError in constexpr arithmetic
                 raise self.error(node, f"compile-time arithmetic failed: {e}") from None
-        a_val = self.to_value(a, b.type if isinstance(b, Value) else None, node)
-        b_val = self.to_value(b, a_val.type, node)
-        if isinstance(a, Value) is False:
-            a_val = self.to_value(a, b_val.type, node)
-        ta, tb = a_val.type, b_val.type
-        shape = type_rules.broadcast_shapes(ta.shape, tb.shape)
-        ea, eb = ta.element, tb.element
+        a_literal, b_literal = _is_compile_time(a), _is_compile_time(b)
+        for x in (a, b):
+            if isinstance(x, tl.constexpr):
+                x = x.value
+            if not isinstance(x, (Value, bool, int, float)):
+                raise self.error(node, f"expected a number or a tile, got {x!r}")
+        ea = type_rules.literal_element(a) if a_literal else a.type.element
+        eb = type_rules.literal_element(b) if b_literal else b.type.element
         if ea.is_pointer or eb.is_pointer:
+            a_val = self.literal(a, ea, node) if a_literal else a
+            b_val = self.literal(b, eb, node) if b_literal else b
+            shape = type_rules.broadcast_shapes(a_val.type.shape, b_val.type.shape)
             return self.pointer_arithmetic(op, a_val, b_val, shape, node)
-        if op in ("tile.floordiv", "tile.mod") and (ea.is_float or eb.is_float):
-            raise self.error(node, f"`{'//' if op == 'tile.floordiv' else '%'}` needs integer "
-                                   f"operands, got {ea} and {eb}")
+        if op == "tile.floordiv" and (ea.is_float or eb.is_float):
+            raise self.error(node, f"`//` needs integer operands, got {ea} and {eb} (as in "
+                                   "Triton); for floats write tl.floor(a / b)")
         if op in ("tile.and", "tile.or", "tile.xor") and (ea.is_float or eb.is_float):
             raise self.error(node, f"bitwise operators need integers or booleans, got {ea} "
                                    f"and {eb}")
-        element = type_rules.promote_elements(ea, eb)
-        if op == "tile.div" and not element.is_float:
-            element = f32
-        if op in ("tile.lt", "tile.le", "tile.gt", "tile.ge", "tile.eq", "tile.ne"):
-            element = i1
+        compute = type_rules.computation_type(ea, a_literal, eb, b_literal,
+                                              op in type_rules.DIV_OR_MOD_OPS)
+        if op == "tile.div" and not compute.is_float:
+            compute = f32
+        a_val = self.literal(a, compute, node) if a_literal else a
+        b_val = self.literal(b, compute, node) if b_literal else b
+        shape = type_rules.broadcast_shapes(a_val.type.shape, b_val.type.shape)
+        element = i1 if op in COMPARISON_NAMES else compute
         return self.builder.create_value(op, [a_val, b_val], TileType(shape, element))
 
     def pointer_arithmetic(self, op, a: Value, b: Value, shape, node) -> Value:
@@ -944,32 +973,56 @@ class CodeGenerator:
     def builtin_where(self, node, args, kwargs):
         cond, a, b = self._args(node, "where", args, kwargs, ["condition", "x", "y"], 3)
         if _is_compile_time(cond):
-            return a if cond else b
+            # Still a tile of the promoted type and the broadcast shape, as in Triton.
+            if _is_compile_time(a) and _is_compile_time(b):
+                return a if cond else b
+            cond = self.literal(bool(cond), i1, node)
         if cond.type.element != i1:
             cond = self.to_bool(cond)
-        like = a.type if isinstance(a, Value) else (b.type if isinstance(b, Value) else None)
-        a = self.to_value(a, like, node)
-        b = self.to_value(b, a.type, node)
-        if isinstance(args[1] if len(args) > 1 else kwargs.get("x"), Value) is False:
-            a = self.to_value(args[1] if len(args) > 1 else kwargs.get("x"), b.type, node)
+        a_literal, b_literal = _is_compile_time(a), _is_compile_time(b)
+        ea = type_rules.literal_element(a) if a_literal else a.type.element
+        eb = type_rules.literal_element(b) if b_literal else b.type.element
+        if ea.is_pointer or eb.is_pointer:
+            if ea != eb:
+                raise self.error(node, "tl.where on pointers needs both sides of one type")
+            element = ea
+        else:
+            element = type_rules.computation_type(ea, a_literal, eb, b_literal)
+        a = self.literal(a, element, node) if a_literal else a
+        b = self.literal(b, element, node) if b_literal else b
         shape = type_rules.broadcast_shapes(cond.type.shape,
                                             type_rules.broadcast_shapes(a.type.shape,
                                                                         b.type.shape))
-        if a.type.element.is_pointer or b.type.element.is_pointer:
-            if a.type.element != b.type.element:
-                raise self.error(node, "tl.where on pointers needs both sides of one type")
-            element = a.type.element
-        else:
-            element = type_rules.promote_elements(a.type.element, b.type.element)
         return self.builder.create_value("tile.where", [cond, a, b], TileType(shape, element))
 
+    def as_tensor(self, x, node) -> Value:
+        """A Python number as a constant of its own type (Triton's ``to_tensor``): it then
+        promotes like a tile, not like a literal."""
+        if isinstance(x, Value):
+            return x
+        if isinstance(x, tl.constexpr):
+            x = x.value
+        return self.literal(x, type_rules.literal_element(x), node)
+
+    def min_max(self, op: str, node, a, b):
+        """``tl.maximum`` / ``tl.minimum``: both sides become tensors first and bf16 is computed
+        in f32, as in Triton (so ``tl.maximum(x_f16, 0.1)`` is an f32 maximum)."""
+        if _is_compile_time(a) and _is_compile_time(b):
+            return PY_BINARY[op](a, b)
+        a, b = self.as_tensor(a, node), self.as_tensor(b, node)
+        a = self.cast(a, f32) if a.type.element == bf16 else a
+        b = self.cast(b, f32) if b.type.element == bf16 else b
+        return self.binary(op, a, b, node)
+
     def builtin_maximum(self, node, args, kwargs):
+        kwargs.pop("propagate_nan", None)
         a, b = self._args(node, "maximum", args, kwargs, ["x", "y"], 2)
-        return self.binary("tile.maximum", a, b, node)
+        return self.min_max("tile.maximum", node, a, b)
 
     def builtin_minimum(self, node, args, kwargs):
+        kwargs.pop("propagate_nan", None)
         a, b = self._args(node, "minimum", args, kwargs, ["x", "y"], 2)
-        return self.binary("tile.minimum", a, b, node)
+        return self.min_max("tile.minimum", node, a, b)
 
     def unary_math(self, name, node, args, kwargs):
         (x,) = self._args(node, name, args, kwargs, ["x"], 1)
@@ -1045,13 +1098,27 @@ class CodeGenerator:
         return self.builder.create_value("tile.trans", [x], x.type.with_shape((n, m)))
 
     def builtin_cast(self, node, args, kwargs):
-        kwargs.pop("bitcast", None)
-        x, dtype = self._args(node, "cast", args, kwargs, ["input", "dtype"], 2)
+        x, dtype, bitcast = self._args(node, "cast", args, kwargs, ["input", "dtype", "bitcast"],
+                                       2)
         element = self.dtype_arg(node, dtype)
+        if isinstance(bitcast, Value):
+            raise self.error(node, "`bitcast=` must be a compile-time True or False")
         if _is_compile_time(x):
-            return float(x) if element.is_float else int(x)
+            if bitcast:
+                x = self.literal(x, type_rules.literal_element(x), node)
+            else:
+                return float(x) if element.is_float else int(x)
         if x.type.element.is_pointer or isinstance(element, PointerType):
             raise self.error(node, "casts between pointers and numbers are not supported")
+        if bitcast:
+            source = x.type.element
+            if source.bits != element.bits:
+                raise self.error(node, f"a bitcast keeps the bits, so both types need one width; "
+                                       f"{source} has {source.bits} bits and {element} "
+                                       f"{element.bits}")
+            if source == element:
+                return x
+            return self.builder.create_value("tile.bitcast", [x], x.type.with_element(element))
         return self.cast(x, element)
 
     def builtin_cdiv(self, node, args, kwargs):

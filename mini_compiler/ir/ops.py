@@ -155,19 +155,21 @@ ELEMENTWISE_BINARY = (
 COMPARISONS = ("tile.lt", "tile.le", "tile.gt", "tile.ge", "tile.eq", "tile.ne")
 ELEMENTWISE_UNARY = (
     "tile.neg", "tile.not", "tile.exp", "tile.exp2", "tile.log", "tile.log2",
-    "tile.sqrt", "tile.abs", "tile.sin", "tile.cos",
+    "tile.sqrt", "tile.abs", "tile.sin", "tile.cos", "tile.floor", "tile.ceil",
 )
 # Ops whose result depends only on their operands (no memory, no program id): safe to fold,
 # deduplicate and delete when unused.
 PURE_OPS = frozenset(
     ELEMENTWISE_BINARY + COMPARISONS + ELEMENTWISE_UNARY + (
         "tile.constant", "tile.arange", "tile.full", "tile.splat", "tile.broadcast",
-        "tile.expand_dims", "tile.trans", "tile.cast", "tile.addptr", "tile.where",
-        "tile.reduce", "tile.dot", "tile.program_id", "tile.num_programs",
+        "tile.expand_dims", "tile.trans", "tile.cast", "tile.bitcast", "tile.addptr",
+        "tile.where", "tile.reduce", "tile.scan", "tile.reshape", "tile.dot",
+        "tile.program_id", "tile.num_programs",
     )
 )
 # Ops with an effect (or a region that may contain one): never deleted or merged.
-SIDE_EFFECT_OPS = frozenset(("tile.store", "tile.yield", "tile.for", "tile.if"))
+SIDE_EFFECT_OPS = frozenset(("tile.store", "tile.yield", "tile.for", "tile.if", "tile.while",
+                             "tile.atomic_add", "tile.debug_barrier", "gpu.barrier"))
 
 
 def load_parts(op: Op) -> tuple[Value, Value | None, Value | None]:

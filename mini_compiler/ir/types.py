@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ScalarType:
-    """A number type: ``kind`` is ``"float"``, ``"int"`` or ``"bool"``, ``bits`` its width."""
+    """A number type: ``kind`` is ``"float"``, ``"int"`` (signed), ``"uint"`` (unsigned) or
+    ``"bool"``, ``bits`` its width."""
 
     name: str
     kind: str
@@ -33,7 +34,17 @@ class ScalarType:
     @property
     def is_int(self) -> bool:
         # Booleans are 1-bit integers, as in LLVM, so bit operations work on masks too.
-        return self.kind in ("int", "bool")
+        return self.kind in ("int", "uint", "bool")
+
+    @property
+    def is_signed(self) -> bool:
+        """Signed integers compare, divide, widen and convert to float as signed numbers;
+        unsigned ones and booleans as unsigned (``zext``, ``udiv``, ``icmp ult``)."""
+        return self.kind == "int"
+
+    @property
+    def is_unsigned(self) -> bool:
+        return self.kind == "uint"
 
     @property
     def is_bool(self) -> bool:
@@ -62,6 +73,8 @@ class PointerType:
     is_float = False
     is_int = False
     is_bool = False
+    is_signed = False
+    is_unsigned = False
     is_pointer = True
 
     @property
@@ -79,13 +92,17 @@ i8 = ScalarType("i8", "int", 8)
 i16 = ScalarType("i16", "int", 16)
 i32 = ScalarType("i32", "int", 32)
 i64 = ScalarType("i64", "int", 64)
+u8 = ScalarType("u8", "uint", 8)
+u16 = ScalarType("u16", "uint", 16)
+u32 = ScalarType("u32", "uint", 32)
+u64 = ScalarType("u64", "uint", 64)
 f16 = ScalarType("f16", "float", 16)
 bf16 = ScalarType("bf16", "float", 16)
 f32 = ScalarType("f32", "float", 32)
 f64 = ScalarType("f64", "float", 64)
 
 SCALAR_TYPES: dict[str, ScalarType] = {
-    t.name: t for t in (i1, i8, i16, i32, i64, f16, bf16, f32, f64)
+    t.name: t for t in (i1, i8, i16, i32, i64, u8, u16, u32, u64, f16, bf16, f32, f64)
 }
 
 

@@ -30,7 +30,7 @@ from ..ir.ops import (
     Value,
     walk_ops,
 )
-from ..ir.types import ElementType, TileType, f32
+from ..ir.types import ElementType, TileType
 
 
 class _Rewriter:
@@ -70,9 +70,7 @@ def _rewrite(op: Op) -> list[Op]:
     name = op.name
     if name in ELEMENTWISE_BINARY or name in COMPARISONS:
         a, b = op.operands
-        element = type_rules.promote_elements(a.type.element, b.type.element)
-        if name == "tile.div" and not element.is_float:
-            element = f32
+        element = type_rules.promote_elements(a.type.element, b.type.element, name)
         shape = op.result.type.shape
         op.operands = [rw.convert(a, shape, element), rw.convert(b, shape, element)]
     elif name in ELEMENTWISE_UNARY:

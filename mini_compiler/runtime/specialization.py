@@ -23,11 +23,13 @@ from ..ir import types as ir_types
 TORCH_DTYPE_NAMES = {
     "torch.float16": "f16", "torch.bfloat16": "bf16", "torch.float32": "f32",
     "torch.float64": "f64", "torch.int8": "i8", "torch.int16": "i16", "torch.int32": "i32",
-    "torch.int64": "i64", "torch.bool": "i1", "torch.uint8": "i8",
+    "torch.int64": "i64", "torch.bool": "i1", "torch.uint8": "u8",
+    "torch.uint16": "u16", "torch.uint32": "u32", "torch.uint64": "u64",
 }
 NUMPY_DTYPE_NAMES = {
     "float16": "f16", "float32": "f32", "float64": "f64", "int8": "i8", "int16": "i16",
-    "int32": "i32", "int64": "i64", "bool": "i1", "uint8": "i8",
+    "int32": "i32", "int64": "i64", "bool": "i1", "uint8": "u8",
+    "uint16": "u16", "uint32": "u32", "uint64": "u64",
 }
 
 

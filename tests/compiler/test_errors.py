@@ -123,7 +123,7 @@ def float_bitwise(x_ptr, BLOCK: tl.constexpr):
 def test_bitwise_on_floats_is_a_type_error():
     e = compile_error(float_bitwise, X, BLOCK=64)
     check_location(e, float_bitwise, "x & 1")
-    assert "bitwise operators need integers or booleans, got f32 and f32" in str(e)
+    assert "bitwise operators need integers or booleans, got f32 and i32" in str(e)
 
 
 @mini_compiler.jit
@@ -230,7 +230,7 @@ def float_floordiv(x_ptr, BLOCK: tl.constexpr):
 def test_floor_division_of_floats():
     e = compile_error(float_floordiv, X, BLOCK=64)
     check_location(e, float_floordiv, "x // 2")
-    assert "`//` needs integer operands, got f32 and f32" in str(e)
+    assert "`//` needs integer operands, got f32 and i32" in str(e)
 
 
 # ---- launch errors ---------------------------------------------------------------------------

@@ -77,6 +77,7 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
+from ...errors import CompilationError
 from ...ir.ops import (
     Block,
     Function,
@@ -89,165 +90,73 @@ from ...ir.ops import (
     store_parts,
     walk_ops,
 )
-from ...ir.types import PointerType, ScalarType, TileType
+from ...ir.types import ScalarType, TileType
+from .. import llvm_core
+from ..llvm_core import (
+    F16,
+    F32,
+    F64,
+    I1,
+    I32,
+    I64,
+    bf16_bits,
+    bf16_to_float,
+    is_float,
+    memory_type,
+    round_to_bf16,
+)
 
-I1, I8, I16, I32, I64 = (ir.IntType(b) for b in (1, 8, 16, 32, 64))
-F16, F32, F64 = ir.HalfType(), ir.FloatType(), ir.DoubleType()
 PTR = ir.PointerType()
-
-
-def is_float(value: ir.Value) -> bool:
-    """True for half, float and double values (the rest are integers or booleans)."""
-    return isinstance(value.type, (ir.HalfType, ir.FloatType, ir.DoubleType))
+__all__ = ["ELEMENTWISE_LOWERINGS", "bf16_bits", "bf16_to_float", "is_float", "lower_to_llvm",
+           "round_to_bf16"]
 
 
 def compute_type(element) -> ir.Type:
     """The register type of an element (bf16 is computed in float and stored in 16 bits)."""
-    if isinstance(element, PointerType):
-        return PTR
-    return {"i1": I1, "i8": I8, "i16": I16, "i32": I32, "i64": I64, "f16": F16, "bf16": F32,
-            "f32": F32, "f64": F64}[element.name]
+    return llvm_core.register_type(element, PTR)
 
 
-def memory_type(element: ScalarType) -> ir.Type:
-    """How an element lies in a tensor (booleans are bytes, bf16 is 16 raw bits)."""
-    return {"i1": I8, "bf16": I16}.get(element.name) or compute_type(element)
-
-
-def _intrinsic(builder: ir.IRBuilder, name: str, value: ir.Value, *more: ir.Value) -> ir.Value:
-    signature = ir.FunctionType(value.type, [value.type] * (1 + len(more)))
-    fn = builder.module.declare_intrinsic(name, [value.type], signature)
-    return builder.call(fn, [value, *more])
-
-
-def _arith(float_op: str, int_op: str):
-    def rule(builder: ir.IRBuilder, operands):
-        a, b = operands
-        return getattr(builder, float_op if is_float(a) else int_op)(a, b)
-
-    return rule
-
-
-def _compare(predicate: str):
-    def rule(builder: ir.IRBuilder, operands):
-        a, b = operands
-        if is_float(a):
-            return builder.fcmp_unordered(predicate, a, b) if predicate == "!=" else \
-                builder.fcmp_ordered(predicate, a, b)
-        return builder.icmp_signed(predicate, a, b)
-
-    return rule
-
-
-def _min_max(float_intrinsic: str, predicate: str):
-    def rule(builder: ir.IRBuilder, operands):
-        a, b = operands
-        if is_float(a):
-            return _intrinsic(builder, float_intrinsic, a, b)
-        return builder.select(builder.icmp_signed(predicate, a, b), a, b)
-
-    return rule
-
-
-def _math(intrinsic: str):
-    def rule(builder: ir.IRBuilder, operands):
-        return _intrinsic(builder, intrinsic, operands[0])
-
-    return rule
-
-
-def _neg(builder: ir.IRBuilder, operands):
-    (x,) = operands
-    return builder.fneg(x) if is_float(x) else builder.neg(x)
-
-
-def _abs(builder: ir.IRBuilder, operands):
-    (x,) = operands
-    if is_float(x):
-        return _intrinsic(builder, "llvm.fabs", x)
-    return builder.select(builder.icmp_signed("<", x, ir.Constant(x.type, 0)), builder.neg(x), x)
+def convert_element(builder: ir.IRBuilder, x: ir.Value, source, target) -> ir.Value:
+    """Convert a register value of element type ``source`` to ``target`` (see llvm_core)."""
+    return llvm_core.convert(builder, x, source, target)
 
 
 ElementwiseRule = Callable[[ir.IRBuilder, list], ir.Value]
 
+
+def _learner_form(name: str) -> ElementwiseRule:
+    """The shared rule of ``name`` in the hook table's form ``rule(builder, operands)``.
+
+    The table's form has no element type, so it treats integers as signed; the lowering calls
+    the shared rule itself (with the element type) while the table entry is this default."""
+    core_rule = llvm_core.ELEMENT_RULES[name]
+
+    def rule(builder: ir.IRBuilder, operands):
+        guess = _guess_element(operands[0])
+        return core_rule(builder, guess, *operands)
+
+    rule.core_rule = core_rule
+    return rule
+
+
+def _guess_element(value: ir.Value):
+    from ...ir.types import SCALAR_TYPES
+
+    t = value.type
+    if isinstance(t, ir.IntType):
+        return SCALAR_TYPES["i1"] if t.width == 1 else SCALAR_TYPES[f"i{t.width}"]
+    return SCALAR_TYPES[{F16: "f16", F32: "f32", F64: "f64"}[t]]
+
+
 ELEMENTWISE_LOWERINGS: dict[str, ElementwiseRule] = {
-    "tile.add": _arith("fadd", "add"),
-    "tile.sub": _arith("fsub", "sub"),
-    "tile.mul": _arith("fmul", "mul"),
-    "tile.div": _arith("fdiv", "sdiv"),
-    "tile.floordiv": _arith("fdiv", "sdiv"),  # C semantics: truncate toward zero
-    "tile.mod": _arith("frem", "srem"),
-    "tile.and": lambda b, ops: b.and_(*ops),
-    "tile.or": lambda b, ops: b.or_(*ops),
-    "tile.xor": lambda b, ops: b.xor(*ops),
-    "tile.maximum": _min_max("llvm.maxnum", ">"),
-    "tile.minimum": _min_max("llvm.minnum", "<"),
-    "tile.lt": _compare("<"),
-    "tile.le": _compare("<="),
-    "tile.gt": _compare(">"),
-    "tile.ge": _compare(">="),
-    "tile.eq": _compare("=="),
-    "tile.ne": _compare("!="),
-    "tile.neg": _neg,
-    "tile.not": lambda b, ops: b.not_(ops[0]),
-    "tile.exp": _math("llvm.exp"),
-    "tile.exp2": _math("llvm.exp2"),
-    "tile.log": _math("llvm.log"),
-    "tile.log2": _math("llvm.log2"),
-    "tile.sqrt": _math("llvm.sqrt"),
-    "tile.sin": _math("llvm.sin"),
-    "tile.cos": _math("llvm.cos"),
-    "tile.abs": _abs,
+    name: _learner_form(name) for name in llvm_core.ELEMENT_RULES
 }
 
 # Tiles computed by these ops are always stored in a stack array (see the module docstring).
-ALWAYS_MATERIALISED = {"tile.load", "tile.reduce", "tile.dot"}
+ALWAYS_MATERIALISED = {"tile.load", "tile.reduce", "tile.dot", "tile.scan", "tile.atomic_add"}
 # These are worth storing when more than one op reads them (recomputing would repeat the work).
 EXPENSIVE = {"tile.exp", "tile.exp2", "tile.log", "tile.log2", "tile.sqrt", "tile.sin",
-             "tile.cos", "tile.div", "tile.mod", "tile.floordiv", "tile.trans"}
-
-
-def convert_element(builder: ir.IRBuilder, x: ir.Value, source, target) -> ir.Value:
-    """Convert a register value of element type ``source`` to ``target`` (C semantics)."""
-    if source == target:
-        return x
-    to = compute_type(target)
-    if target.is_bool:
-        zero = ir.Constant(x.type, 0)
-        return builder.fcmp_unordered("!=", x, zero) if is_float(x) else \
-            builder.icmp_signed("!=", x, zero)
-    if source.is_bool:
-        return builder.uitofp(x, to) if target.is_float else builder.zext(x, to)
-    if source.is_float and target.is_float:
-        if to == x.type:  # bf16 <-> f32 are both floats in registers
-            return x if target.name != "bf16" else round_to_bf16(builder, x)
-        bits = {F16: 16, F32: 32, F64: 64}
-        x = builder.fpext(x, to) if bits[to] > bits[x.type] else builder.fptrunc(x, to)
-        return round_to_bf16(builder, x) if target.name == "bf16" else x
-    if source.is_float:
-        return builder.fptosi(x, to)
-    if target.is_float:
-        x = builder.sitofp(x, to)
-        return round_to_bf16(builder, x) if target.name == "bf16" else x
-    if to.width > x.type.width:
-        return builder.sext(x, to)
-    return builder.trunc(x, to) if to.width < x.type.width else x
-
-
-def bf16_bits(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """The 16 bits of the bfloat16 nearest to float ``x`` (round to nearest even)."""
-    bits = builder.bitcast(x, I32)
-    lsb = builder.and_(builder.lshr(bits, ir.Constant(I32, 16)), ir.Constant(I32, 1))
-    rounded = builder.add(bits, builder.add(ir.Constant(I32, 0x7FFF), lsb))
-    return builder.trunc(builder.lshr(rounded, ir.Constant(I32, 16)), I16)
-
-
-def bf16_to_float(builder: ir.IRBuilder, bits16: ir.Value) -> ir.Value:
-    return builder.bitcast(builder.shl(builder.zext(bits16, I32), ir.Constant(I32, 16)), F32)
-
-
-def round_to_bf16(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    return bf16_to_float(builder, bf16_bits(builder, x))
+             "tile.cos", "tile.div", "tile.mod", "tile.floordiv", "tile.trans", "tile.reshape"}
 
 
 def _row_major_strides(shape: tuple[int, ...]) -> list[int]:
@@ -505,10 +414,22 @@ class TileToLLVM:
             return b.select(c, x, y)
         if name == "tile.load":
             return self.load_element(op, idx)
+        if name == "tile.bitcast":
+            source = op.operands[0]
+            return llvm_core.bitcast(b, self.element(source, idx), source.type.element,
+                                     result_type.element)
+        if name == "tile.reshape":
+            return self.element(op.operands[0], self.reshape_index(op, idx))
         rule = self.rules.get(name)
         if rule is None:
-            raise NotImplementedError(f"the CPU back end cannot lower {name}")
-        return rule(b, [self.element(o, idx) for o in op.operands])
+            raise CompilationError(f"the CPU back end cannot lower {name}", op.loc,
+                                   self.kernel_name)
+        operands = [self.element(o, idx) for o in op.operands]
+        core_rule = getattr(rule, "core_rule", None)
+        if core_rule is not None:  # the shared rule, told the element type
+            element = op.operands[0].type.element if op.operands else result_type.element
+            return core_rule(b, element, *operands)
+        return rule(b, operands)
 
     def constant(self, value, element) -> ir.Value:
         t = compute_type(element)
@@ -588,18 +509,10 @@ class TileToLLVM:
 
     def read_memory(self, address: ir.Value, element: ScalarType) -> ir.Value:
         raw = self.builder.load(address, typ=memory_type(element))
-        if element.is_bool:
-            return self.builder.icmp_signed("!=", raw, ir.Constant(I8, 0))
-        if element.name == "bf16":
-            return bf16_to_float(self.builder, raw)
-        return raw
+        return llvm_core.from_memory(self.builder, raw, element)
 
     def write_memory(self, address: ir.Value, value: ir.Value, element: ScalarType) -> None:
-        if element.is_bool:
-            value = self.builder.zext(value, I8)
-        elif element.name == "bf16":
-            value = bf16_bits(self.builder, value)
-        self.builder.store(value, address)
+        self.builder.store(llvm_core.to_memory(self.builder, value, element), address)
 
     def guarded(self, condition: ir.Value | None, then, otherwise=None) -> ir.Value | None:
         """``then()`` only where ``condition`` holds; returns the phi of then()/otherwise()."""
@@ -676,7 +589,12 @@ class TileToLLVM:
           **first write** after the load (no store, and no loop or ``if`` containing one, in
           between): otherwise the delayed load could read a value written in the meantime;
         * no op of the chain repeats elements (``broadcast``, ``trans``), which would turn one
-          load into many.
+          load into many;
+        * the load and the store go through **different pointer parameters** (known from
+          :meth:`_pointer_provenance`): a store into the buffer being read (a shift, an in-place
+          reverse) would otherwise overwrite elements the delayed load has not read yet.
+          (Two parameters that name overlapping memory are taken to be distinct, as in Triton,
+          whose programs also run in no fixed order.)
 
         Bounds-checked mode fuses nothing, so its checks run in program order.
         """
@@ -701,12 +619,15 @@ class TileToLLVM:
                     visit(region)
                 if op.name != "tile.load" or op.result.type.is_scalar:
                     continue
+                loaded_from = self.provenance.get(op.operands[0])
                 first_write = next((w for w in block.ops[i + 1:] if writes(w)), None)
                 v = op.result
                 while len(users.get(v, ())) == 1 and self.uses.get(v) == 1:
                     user = users[v][0]
                     if user.name == "tile.store":
-                        if user is first_write:
+                        stored_to = self.provenance.get(user.operands[0])
+                        if user is first_write and loaded_from is not None and \
+                                stored_to is not None and stored_to != loaded_from:
                             fused.add(op)
                         break
                     if user.name not in chain_ops or user.regions or len(user.results) != 1:
@@ -793,6 +714,16 @@ class TileToLLVM:
         return op.name in EXPENSIVE and self.uses.get(op.result, 0) > 1
 
     def lower_op(self, op: Op) -> None:
+        try:
+            self._lower_op(op)
+        except CompilationError:
+            raise
+        except (NotImplementedError, KeyError, ValueError, TypeError, AssertionError) as e:
+            raise CompilationError(f"the CPU back end failed on {op.name} "
+                                   f"({type(e).__name__}: {e})", op.loc,
+                                   self.kernel_name) from e
+
+    def _lower_op(self, op: Op) -> None:
         if op.name == "tile.store":
             self.store(op)
         elif op.name == "tile.for":
@@ -854,7 +785,8 @@ class TileToLLVM:
         b.branch(header)
         b.position_at_end(header)
         iv = b.load(iv_slot, typ=iv_type)
-        b.cbranch(b.icmp_signed("<", iv, self.scalars[upper]), loop_body, exit_block)
+        b.cbranch(loop_condition(b, iv, self.scalars[upper], self.scalars[step]), loop_body,
+                  exit_block)
         b.position_at_end(loop_body)
         self.scalars[body.args[0]] = iv
         for arg, slot in zip(carried, slots, strict=False):
@@ -913,11 +845,7 @@ class TileToLLVM:
         axis, kind = op.attrs["axis"], op.attrs["kind"]
         element = op.result.type.element
         t = compute_type(element)
-        if element.is_float:
-            identity = {"sum": 0.0, "max": float("-inf"), "min": float("inf")}[kind]
-        else:
-            bits = element.bits
-            identity = {"sum": 0, "max": -(2 ** (bits - 1)), "min": 2 ** (bits - 1) - 1}[kind]
+        identity = llvm_core.reduce_identity(kind, element)
         fast = ("reassoc", "nsz", "nnan", "ninf") if element.is_float else ()
 
         def combine(acc, v):
@@ -926,7 +854,8 @@ class TileToLLVM:
             if element.is_float:
                 bigger = b.fcmp_ordered(">" if kind == "max" else "<", v, acc, flags=fast)
             else:
-                bigger = b.icmp_signed(">" if kind == "max" else "<", v, acc)
+                bigger = llvm_core.ELEMENT_RULES["tile.gt" if kind == "max" else "tile.lt"](
+                    b, element, v, acc)
             return b.select(bigger, v, acc)
 
         out_shape = op.result.type.shape
@@ -1004,6 +933,15 @@ class TileToLLVM:
         self.counted_loop(ir.Constant(I64, 0), ir.Constant(I64, m), ir.Constant(I64, 1), row)
         self.memo = None
         self.buffers[op.result] = result
+
+
+def loop_condition(b: ir.IRBuilder, iv: ir.Value, upper: ir.Value, step: ir.Value) -> ir.Value:
+    """``range``'s test: ``iv < upper`` for a positive step, ``iv > upper`` for a negative one."""
+    if isinstance(step, ir.Constant):
+        return b.icmp_signed("<" if step.constant > 0 else ">", iv, upper)
+    up = b.icmp_signed("<", iv, upper)
+    down = b.icmp_signed(">", iv, upper)
+    return b.select(b.icmp_signed(">", step, ir.Constant(step.type, 0)), up, down)
 
 
 def lower_to_llvm(fn: Function, kernel_name: str, bounds_check: bool = False,

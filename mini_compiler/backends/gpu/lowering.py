@@ -29,7 +29,7 @@ from llvmlite import ir
 
 from ...errors import CompilationError
 from ...ir.ops import Function, Op, Value, load_parts, store_parts
-from ...ir.types import PointerType, ScalarType
+from ...ir.types import ScalarType
 from ...passes.gpu.layouts import (
     BlockedLayout,
     Layout,
@@ -41,6 +41,7 @@ from ...passes.gpu.layouts import (
     register_offset,
     warp_stride,
 )
+from .. import llvm_core
 from . import nvvm
 
 ButterflyRule = Callable[[int, int], list[int]]
@@ -61,19 +62,17 @@ class ThreadTile:
 
 
 def llvm_type(element) -> ir.Type:
-    """The LLVM register type of a Tile IR element type."""
-    if isinstance(element, PointerType):
-        return nvvm.global_ptr
-    mapping = {"i1": nvvm.i1, "i8": nvvm.i8, "i16": nvvm.i16, "i32": nvvm.i32, "i64": nvvm.i64,
-               "f16": nvvm.f16, "f32": nvvm.f32, "f64": nvvm.f64}
-    if element.name not in mapping:
-        raise NotImplementedError(f"the GPU back end has no {element.name} yet")
-    return mapping[element.name]
+    """The LLVM register type of a Tile IR element type (bf16 is computed in f32)."""
+    return llvm_core.register_type(element, nvvm.global_ptr)
 
 
 def memory_type(element: ScalarType) -> ir.Type:
-    """How an element is stored in memory (booleans take a byte, as in torch)."""
-    return nvvm.i8 if element.is_bool else llvm_type(element)
+    """How an element is stored in memory (booleans take a byte, bf16 its 16 bits)."""
+    return llvm_core.memory_type(element)
+
+
+def _register_bytes(element) -> int:
+    return 8 if element.is_pointer else (4 if element.name == "bf16" else element.size_bytes)
 
 
 def _bit_index(power_of_two: int) -> int:
@@ -183,7 +182,7 @@ class KernelLowering:
     def lower_for(self, op: Op) -> None:
         """A counted loop; every register of a carried value becomes a phi in the header.
 
-        The step is assumed positive, as ``range`` in the course's kernels (``iv < upper``).
+        The test is ``range``'s: ``iv < upper`` for a positive step, ``iv > upper`` otherwise.
         """
         b = self.builder
         lower, upper, step = (self.scalar(v) for v in op.operands[:3])
@@ -208,7 +207,7 @@ class KernelLowering:
             phis.append(row)
             carried.append(ThreadTile(init.layout, init.shape, list(row))
                            if isinstance(init, ThreadTile) else row[0])
-        b.cbranch(b.icmp_signed("<", induction, upper), body_block, exit_block)
+        b.cbranch(loop_condition(b, induction, upper, step), body_block, exit_block)
         b.position_at_end(body_block)
         region = op.regions[0]
         self.values[region.args[0]] = induction
@@ -233,12 +232,19 @@ class KernelLowering:
     def lower_op(self, op: Op) -> None:
         handler = getattr(self, "lower_" + op.name.replace("tile.", "").replace("gpu.", ""),
                           None)
+        if handler is None and op.name in ELEMENTWISE:
+            handler = self.lower_elementwise
         if handler is None:
-            if op.name in ELEMENTWISE:
-                return self.lower_elementwise(op)
-            raise CompilationError(f"the GPU back end cannot lower {op.name}", op.loc,
-                                   self.fn.name)
-        handler(op)
+            raise CompilationError(f"the GPU back end cannot compile {op.name} yet; run this "
+                                   "kernel on CPU tensors (the CPU back end) or with Triton",
+                                   op.loc, self.fn.name)
+        try:
+            handler(op)
+        except CompilationError:
+            raise
+        except (NotImplementedError, KeyError, ValueError, TypeError, AssertionError) as e:
+            raise CompilationError(f"the GPU back end failed on {op.name} "
+                                   f"({type(e).__name__}: {e})", op.loc, self.fn.name) from e
 
     def define(self, op: Op, value: ir.Value | ThreadTile) -> None:
         self.values[op.result] = value
@@ -322,8 +328,8 @@ class KernelLowering:
         source = self.tile(op.operands[0])
         shape = op.result.type.shape
         element = op.result.type.element
-        stored_type = memory_type(element) if not element.is_pointer else nvvm.global_ptr
-        size = 8 if element.is_pointer else element.size_bytes
+        stored_type = llvm_type(element)
+        size = _register_bytes(element)
         base = op.attrs["smem_offset"]
         b = self.builder
         coordinates = self.coordinates(source.layout, shape)
@@ -343,14 +349,14 @@ class KernelLowering:
         self.define(op, ThreadTile(op.layout, shape, values))
 
     def _to_memory(self, value: ir.Value, element) -> ir.Value:
-        if not element.is_pointer and element.is_bool:
-            return self.builder.zext(value, nvvm.i8)
-        return value
+        if element.is_pointer:
+            return value
+        return llvm_core.to_memory(self.builder, value, element)
 
     def _from_memory(self, value: ir.Value, element) -> ir.Value:
-        if not element.is_pointer and element.is_bool:
-            return self.builder.icmp_unsigned("!=", value, ir.Constant(nvvm.i8, 0))
-        return value
+        if element.is_pointer:
+            return value
+        return llvm_core.from_memory(self.builder, value, element)
 
     # ----- memory ----------------------------------------------------------------------------
     def lower_addptr(self, op: Op) -> None:
@@ -465,6 +471,14 @@ class KernelLowering:
         target = op.result.type.element
         self.per_element(op, lambda x: cast(self.builder, x, source, target))
 
+    def lower_bitcast(self, op: Op) -> None:
+        source = op.operands[0].type.element
+        target = op.result.type.element
+        self.per_element(op, lambda x: llvm_core.bitcast(self.builder, x, source, target))
+
+    def lower_debug_barrier(self, op: Op) -> None:
+        nvvm.barrier(self.builder)
+
     # ----- reductions ------------------------------------------------------------------------
     def lower_reduce(self, op: Op) -> None:
         source = self.tile(op.operands[0])
@@ -477,7 +491,7 @@ class KernelLowering:
         b = self.builder
 
         def combine(x: ir.Value, y: ir.Value) -> ir.Value:
-            return REDUCERS[kind](b, element, x, y)
+            return llvm_core.reduce_combine(b, kind, element, x, y)
 
         # 1. within a thread: fold the elements along the axis.
         counts = source.counts
@@ -501,7 +515,7 @@ class KernelLowering:
         warps = distinct_warps(layout, shape, axis)
         result_shape = op.result.type.shape
         if warps > 1:
-            size = element.size_bytes
+            size = _register_bytes(element)
             base = op.attrs["smem_offset"]
             warp_along_axis = b.and_(
                 b.lshr(self.warp, self.const(_bit_index(warp_stride(layout, axis)))),
@@ -556,36 +570,6 @@ def _float_suffix(ty: ir.Type) -> str:
     return {nvvm.f16: "f16", nvvm.f32: "f32", nvvm.f64: "f64"}[ty]
 
 
-def _maximum(b, element, x, y):
-    if element.is_float:
-        return _intrinsic_call(b, f"llvm.maxnum.{_float_suffix(x.type)}", x.type, x, y)
-    return b.select(b.icmp_signed(">", x, y), x, y)
-
-
-def _minimum(b, element, x, y):
-    if element.is_float:
-        return _intrinsic_call(b, f"llvm.minnum.{_float_suffix(x.type)}", x.type, x, y)
-    return b.select(b.icmp_signed("<", x, y), x, y)
-
-
-def _compare(predicate: str):
-    def rule(b, element, x, y):
-        if element.is_float:
-            if predicate == "!=":
-                return b.fcmp_unordered(predicate, x, y)
-            return b.fcmp_ordered(predicate, x, y)
-        if element.is_bool:
-            return b.icmp_unsigned(predicate, x, y)
-        return b.icmp_signed(predicate, x, y)
-    return rule
-
-
-def _arith(float_op: str, int_op: str):
-    def rule(b, element, x, y):
-        return getattr(b, float_op if element.is_float else int_op)(x, y)
-    return rule
-
-
 def _exp(b, element, x):
     return _in_f32(b, x, lambda v: nvvm.exp(b, v))
 
@@ -603,16 +587,6 @@ def _log(b, element, x):
         _intrinsic_call(b, "llvm.nvvm.lg2.approx.f", nvvm.f32, v), ir.Constant(nvvm.f32, LN2)))
 
 
-def _sqrt(b, element, x):
-    return _intrinsic_call(b, f"llvm.sqrt.{_float_suffix(x.type)}", x.type, x)
-
-
-def _abs(b, element, x):
-    if element.is_float:
-        return _intrinsic_call(b, f"llvm.fabs.{_float_suffix(x.type)}", x.type, x)
-    return b.select(b.icmp_signed("<", x, ir.Constant(x.type, 0)), b.neg(x), x)
-
-
 def _sin(b, element, x):
     return _in_f32(b, x, lambda v: _intrinsic_call(b, "llvm.nvvm.sin.approx.f", nvvm.f32, v))
 
@@ -621,69 +595,31 @@ def _cos(b, element, x):
     return _in_f32(b, x, lambda v: _intrinsic_call(b, "llvm.nvvm.cos.approx.f", nvvm.f32, v))
 
 
-def _neg(b, element, x):
-    return b.fneg(x) if element.is_float else b.neg(x)
-
-
-def _not(b, element, x):
-    return b.not_(x)
-
-
+# The shared rules (``backends/llvm_core.py``), with the GPU's own transcendental functions:
+# the approximate hardware units, computed in f32.
 ELEMENTWISE: dict[str, Callable[..., ir.Value]] = {
-    "tile.add": _arith("fadd", "add"),
-    "tile.sub": _arith("fsub", "sub"),
-    "tile.mul": _arith("fmul", "mul"),
-    "tile.div": _arith("fdiv", "sdiv"),
-    "tile.floordiv": _arith("fdiv", "sdiv"),
-    "tile.mod": _arith("frem", "srem"),
-    "tile.and": lambda b, e, x, y: b.and_(x, y),
-    "tile.or": lambda b, e, x, y: b.or_(x, y),
-    "tile.xor": lambda b, e, x, y: b.xor(x, y),
-    "tile.maximum": _maximum,
-    "tile.minimum": _minimum,
-    "tile.lt": _compare("<"),
-    "tile.le": _compare("<="),
-    "tile.gt": _compare(">"),
-    "tile.ge": _compare(">="),
-    "tile.eq": _compare("=="),
-    "tile.ne": _compare("!="),
-    "tile.neg": _neg,
-    "tile.not": _not,
+    **llvm_core.ELEMENT_RULES,
     "tile.exp": _exp,
     "tile.exp2": _exp2,
     "tile.log": _log,
     "tile.log2": _log2,
-    "tile.sqrt": _sqrt,
-    "tile.abs": _abs,
     "tile.sin": _sin,
     "tile.cos": _cos,
 }
 
-REDUCERS: dict[str, Callable[..., ir.Value]] = {
-    "sum": _arith("fadd", "add"),
-    "max": _maximum,
-    "min": _minimum,
-}
-
 
 def cast(b: ir.IRBuilder, x: ir.Value, source, target) -> ir.Value:
-    """Convert one element from ``source`` to ``target`` element type (C-like rules)."""
-    target_type = llvm_type(target)
-    if source == target:
-        return x
-    if source.is_float and target.is_float:
-        return b.fpext(x, target_type) if target.bits > source.bits else b.fptrunc(x, target_type)
-    if source.is_float:
-        if target.is_bool:
-            return b.fcmp_unordered("!=", x, ir.Constant(x.type, 0))
-        return b.fptosi(x, target_type)
-    if target.is_float:
-        return b.uitofp(x, target_type) if source.is_bool else b.sitofp(x, target_type)
-    if target.is_bool:
-        return b.icmp_unsigned("!=", x, ir.Constant(x.type, 0))
-    if target.bits > source.bits:
-        return b.zext(x, target_type) if source.is_bool else b.sext(x, target_type)
-    return b.trunc(x, target_type)
+    """Convert one element from ``source`` to ``target`` element type (the shared rule)."""
+    return llvm_core.convert(b, x, source, target)
+
+
+def loop_condition(b: ir.IRBuilder, iv: ir.Value, upper: ir.Value, step: ir.Value) -> ir.Value:
+    """``range``'s test: ``iv < upper`` for a positive step, ``iv > upper`` for a negative one."""
+    if isinstance(step, ir.Constant):
+        return b.icmp_signed("<" if step.constant > 0 else ">", iv, upper)
+    up = b.icmp_signed("<", iv, upper)
+    down = b.icmp_signed(">", iv, upper)
+    return b.select(b.icmp_signed(">", step, ir.Constant(step.type, 0)), up, down)
 
 
 def lower_to_llvm(fn: Function, num_warps: int, shared_bytes: int,

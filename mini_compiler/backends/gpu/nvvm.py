@@ -257,6 +257,10 @@ def predicated_load(builder: ir.IRBuilder, address: ir.Value, predicate: ir.Valu
     """
     count = len(others)
     elem_type = others[0].type
+    if _bits(elem_type) * count == 8:  # one byte: PTX loads .b8 into a 16-bit register
+        wide = [builder.zext(_as_int(builder, others[0]), i16)]
+        (loaded,) = _predicated_load_words(builder, address, predicate, wide, "b8")
+        return [_from_int(builder, builder.trunc(loaded, i8), elem_type)]
     word, nwords = _words(elem_type, count)
     suffix, letter = _register_class(word.width)
     other_words = _to_words(builder, others, word, nwords)
@@ -274,9 +278,32 @@ def predicated_load(builder: ir.IRBuilder, address: ir.Value, predicate: ir.Valu
     return _from_words(builder, words, elem_type, count)
 
 
+def _as_int(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    return value if isinstance(value.type, ir.IntType) else builder.bitcast(
+        value, ir.IntType(_bits(value.type)))
+
+
+def _from_int(builder: ir.IRBuilder, value: ir.Value, ty: ir.Type) -> ir.Value:
+    return value if isinstance(ty, ir.IntType) else builder.bitcast(value, ty)
+
+
+def _predicated_load_words(builder, address, predicate, others, suffix):
+    """``@p ld.global.<suffix>`` of one register (16 bits), starting as ``others[0]``."""
+    inline = ir.InlineAsm(ir.FunctionType(i16, [global_ptr, i1, i16]),
+                          f"@$2 ld.global.{suffix} $0, [ $1 + 0 ];", "=h,l,b,0",
+                          side_effect=True)
+    return [builder.call(inline, [address, predicate, others[0]])]
+
+
 def predicated_store(builder: ir.IRBuilder, address: ir.Value, predicate: ir.Value,
                      values: Sequence[ir.Value]) -> None:
     """Store consecutive ``values`` at ``address`` if ``predicate`` (``@p st.global.v{n}.b32``)."""
+    if _bits(values[0].type) * len(values) == 8:  # one byte, from a 16-bit register
+        wide = builder.zext(_as_int(builder, values[0]), i16)
+        inline = ir.InlineAsm(ir.FunctionType(ir.VoidType(), [global_ptr, i1, i16]),
+                              "@$1 st.global.b8 [ $0 + 0 ], $2;", "l,b,h", side_effect=True)
+        builder.call(inline, [address, predicate, wide])
+        return
     word, nwords = _words(values[0].type, len(values))
     suffix, letter = _register_class(word.width)
     words = _to_words(builder, values, word, nwords)

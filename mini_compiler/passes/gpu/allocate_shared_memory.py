@@ -26,7 +26,9 @@ from .layouts import distinct_warps
 
 def element_bytes(element) -> int:
     """Bytes one element takes in shared memory (pointers 8, booleans 1)."""
-    return 8 if element.is_pointer else element.size_bytes
+    if element.is_pointer:
+        return 8
+    return 4 if element.name == "bf16" else element.size_bytes  # bf16 is exchanged as f32
 
 
 def scratch_bytes(op: Op) -> int:

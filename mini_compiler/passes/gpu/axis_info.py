@@ -107,15 +107,13 @@ def _addptr(p: AxisInfo, o: AxisInfo, element_bytes: int) -> AxisInfo:
     contiguity, divisibility, constancy = [], [], []
     for d in range(p.rank):
         # The pointer moves by one element per step when the offsets are a run over a constant
-        # pointer (the usual `base + offsets`).
-        runs = min(o.contiguity[d], p.constancy[d])
+        # pointer (the usual `base + offsets`), or the pointers are a run and the offsets are
+        # constant (`(base + offsets) + shift`).
+        runs = max(min(o.contiguity[d], p.constancy[d]), min(p.contiguity[d], o.constancy[d]))
         contiguity.append(runs)
-        if runs > 1:
-            div = min(p.divisibility[d], o.divisibility[d] * element_bytes)
-        else:
-            ep = p.divisibility[d] if p.contiguity[d] == 1 else 1
-            eo = o.divisibility[d] if o.contiguity[d] == 1 else 1
-            div = min(ep, eo * element_bytes)
+        # Divisibility (in bytes) of the first address of each run: a sum is divisible by what
+        # divides both terms.
+        div = min(p.divisibility[d], o.divisibility[d] * element_bytes)
         divisibility.append(min(div, MAX_DIVISIBILITY))
         constancy.append(min(p.constancy[d], o.constancy[d]))
     return AxisInfo(tuple(contiguity), tuple(divisibility), tuple(constancy))

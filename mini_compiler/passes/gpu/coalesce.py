@@ -46,8 +46,8 @@ def _check_width(width: int, rule: VectorWidthRule, args: tuple[int, int, int]) 
     if not isinstance(width, int) or width < 1 or width & (width - 1):
         raise ValueError(f"{rule.__name__}{args} returned {width!r}: a width must be a power "
                          "of two >= 1")
-    if width > contiguity or width * elem_bytes > MAX_ACCESS_BYTES or (
-            divisibility % (width * elem_bytes)):
+    if width > 1 and (width > contiguity or width * elem_bytes > MAX_ACCESS_BYTES or (
+            divisibility % (width * elem_bytes))):
         raise ValueError(
             f"{rule.__name__}{args} returned {width}, which is not legal: {width} elements of "
             f"{elem_bytes} bytes need contiguity >= {width}, alignment divisible by "

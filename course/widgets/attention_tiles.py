@@ -188,6 +188,68 @@ def running_stats_html(scores: np.ndarray, block_n: int, first_key: int = 0) -> 
     )
 
 
+_MASKS = {"none": "no mask", "causal": "causal", "window": "sliding window 100"}
+_WINDOW = 100
+
+
+def example_scores(seed: int = 0, length: int = 1024) -> np.ndarray:
+    """Scores that drift upwards, so the running maximum grows several times along a row."""
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=length) * 1.5 + np.linspace(0, 4, length)
+
+
+def attention_tiles_html(
+    n: int, block_m: int, block_n: int, mask: str, row: int, scores: np.ndarray
+) -> tuple[str, str]:
+    """The view's two pictures: the tile grid, and one row's running statistics.
+
+    ``mask`` is ``"none"``, ``"causal"`` or ``"window"`` (a sliding window of 100 keys);
+    ``scores`` holds at least ``n`` scores, of which the row sees the visible ones.
+    """
+    if mask not in _MASKS:
+        raise ValueError(f"mask must be one of {sorted(_MASKS)}, not {mask!r}")
+    if not 0 <= row < n:
+        raise ValueError(f"row must be between 0 and n - 1 = {n - 1}, not {row}")
+    window = _WINDOW if mask == "window" else None
+    block_m_value = max(block_m, block_n)  # the kernel needs BLOCK_M to be a multiple
+    grid = tile_grid_html(n, block_m_value, block_n, mask == "causal", window)
+    if block_m_value != block_m:
+        note = f"<i>(BLOCK_M raised to {block_m_value}: it must be a multiple of BLOCK_N)</i>"
+        grid = note + "<br>" + grid
+    keep = visible(n, mask != "none", window)[row]
+    first = int(np.argmax(keep))  # the visible keys of a row are contiguous
+    stats = (
+        f"<b>Row {row}</b> sees {int(keep.sum())} keys; its running statistics as "
+        f"BLOCK_N={block_n} keys arrive at a time:<br>"
+        + running_stats_html(scores[:n][keep], block_n, first)
+    )
+    return grid, stats
+
+
+def attention_tiles_static(
+    n: int = 300, block_m: int = 64, block_n: int = 32, causal: bool = True, seed: int = 0
+) -> str:
+    """The view at these values as HTML, then the tile grids of the three masks side by side."""
+    mask = "causal" if causal else "none"
+    grid, stats = attention_tiles_html(
+        n, block_m, block_n, mask, min(n - 1, 200), example_scores(seed)
+    )
+    settings = f"N = {n}, BLOCK_M = {block_m}, BLOCK_N = {block_n}, mask: {_MASKS[mask]}"
+    panels = []
+    for kind, label in _MASKS.items():
+        window = _WINDOW if kind == "window" else None
+        picture = tile_grid_html(n, max(block_m, block_n), block_n, kind == "causal", window)
+        panels.append(
+            '<div style="display:inline-block;vertical-align:top;width:31%;margin-right:2%;'
+            f'font-size:11px"><b>{label}</b><br>{picture}</div>'
+        )
+    return (
+        f"<p><b>{settings}</b></p>{grid}<br>{stats}"
+        "<p><b>The three masks side by side</b> (same N and tiles):</p>"
+        f"<div>{''.join(panels)}</div>"
+    )
+
+
 def attention_tiles(
     n: int = 300, block_m: int = 64, block_n: int = 32, causal: bool = True, seed: int = 0
 ) -> widgets.VBox:
@@ -196,34 +258,19 @@ def attention_tiles(
     bm = widgets.Dropdown(options=[16, 32, 64, 128], value=block_m, description="BLOCK_M")
     bn = widgets.Dropdown(options=[16, 32, 64, 128], value=block_n, description="BLOCK_N")
     mask = widgets.Dropdown(
-        options=[("no mask", "none"), ("causal", "causal"), ("sliding window 100", "window")],
+        options=[(label, key) for key, label in _MASKS.items()],
         value="causal" if causal else "none",
         description="mask",
     )
     row = widgets.IntSlider(value=min(n - 1, 200), min=0, max=n - 1, description="row")
     grid = widgets.HTML()
     stats = widgets.HTML()
-    rng = np.random.default_rng(seed)
-    # Scores that drift upwards, so the running maximum grows several times along the row.
-    base_scores = rng.normal(size=1024) * 1.5 + np.linspace(0, 4, 1024)
+    scores = example_scores(seed)
 
     def redraw(_change=None) -> None:
         row.max = n_slider.value - 1
-        window = 100 if mask.value == "window" else None
-        block_m_value = max(bm.value, bn.value)  # the kernel needs BLOCK_M to be a multiple
-        grid.value = tile_grid_html(
-            n_slider.value, block_m_value, bn.value, mask.value == "causal", window
-        )
-        if block_m_value != bm.value:
-            note = f"<i>(BLOCK_M raised to {block_m_value}: it must be a multiple of BLOCK_N)</i>"
-            grid.value = note + "<br>" + grid.value
-        keep = visible(n_slider.value, mask.value != "none", window)[row.value]
-        scores = base_scores[: n_slider.value][keep]
-        first = int(np.argmax(keep))  # the visible keys of a row are contiguous
-        stats.value = (
-            f"<b>Row {row.value}</b> sees {int(keep.sum())} keys; its running statistics as "
-            f"BLOCK_N={bn.value} keys arrive at a time:<br>"
-            + running_stats_html(scores, bn.value, first)
+        grid.value, stats.value = attention_tiles_html(
+            n_slider.value, bm.value, bn.value, mask.value, row.value, scores
         )
 
     for control in (n_slider, bm, bn, mask, row):

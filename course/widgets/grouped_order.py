@@ -87,6 +87,18 @@ def grouped_order_html(num_pid_m: int, num_pid_n: int, group_size: int, first: i
     )
 
 
+def grouped_order_static(
+    num_pid_m: int = 8, num_pid_n: int = 8, group_size: int = 4, first: int = 8
+) -> str:
+    """The view at these values as HTML, then the same grid with more programs running first."""
+    views = [first, min(4 * first, num_pid_m * num_pid_n)]
+    return "".join(
+        f"<p><b>{num_pid_m} x {num_pid_n} tiles of C, GROUP_SIZE = {group_size}, "
+        f"first {k} programs</b></p>{grouped_order_html(num_pid_m, num_pid_n, group_size, k)}"
+        for k in dict.fromkeys(views)
+    )
+
+
 def grouped_order_view(
     num_pid_m: int = 8, num_pid_n: int = 8, group_size: int = 4, first: int = 8
 ) -> widgets.VBox:

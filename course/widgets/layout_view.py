@@ -74,6 +74,16 @@ def layout_html(rows: int, cols: int, num_warps: int, vector: int) -> str:
     )
 
 
+def layout_static(rows: int = 8, cols: int = 64, num_warps: int = 4, vector: int = 4) -> str:
+    """The view at these values as HTML, then a tile smaller than its layout (copies marked)."""
+    views = [(rows, cols, num_warps, vector), (1, 16, num_warps, 1)]
+    return "".join(
+        f"<p><b>rows = {r}, cols = {c}, num_warps = {w}, vector = {v}</b></p>"
+        + layout_html(r, c, w, v)
+        for r, c, w, v in dict.fromkeys(views)
+    )
+
+
 def layout_view(rows: int = 8, cols: int = 64, num_warps: int = 4, vector: int = 4) -> widgets.VBox:
     """Pick a tile shape, the number of warps and the vector width; see the layout."""
     rows_w = widgets.Dropdown(options=[1, 2, 4, 8, 16, 32], value=rows, description="rows")

@@ -94,6 +94,22 @@ def online_softmax_html(row, step: int) -> str:
     )
 
 
+def online_softmax_static(row=EXAMPLE_ROW, step: int | None = None) -> str:
+    """The view at ``step`` (default: the last) as HTML, after the steps around the biggest jump.
+
+    The steps just before and at the element that raises the maximum the most show the rescale
+    at work; the last step shows the probabilities.
+    """
+    row = tuple(float(v) for v in row)
+    if not row:
+        raise ValueError("online_softmax_static needs a row with at least one element")
+    last = len(row) - 1
+    steps = online_steps(row)
+    jump = max(range(1, len(row)), key=lambda i: steps[i].m - steps[i - 1].m, default=0)
+    shown = sorted({max(jump - 1, 0), jump, last if step is None else step})
+    return "".join(f"<p><b>step = {s}</b></p>{online_softmax_html(row, s)}" for s in shown)
+
+
 def online_softmax_view(row=EXAMPLE_ROW, step: int | None = None) -> widgets.VBox:
     """A slider over the elements of ``row`` and the online softmax's state at that step."""
     row = tuple(float(v) for v in row)

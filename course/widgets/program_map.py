@@ -58,6 +58,17 @@ def program_map_html(n_elements: int, block_size: int) -> str:
     return summary + "<div style='margin-top:6px'>" + "".join(cells) + "</div>"
 
 
+def program_map_static(n_elements: int = 50, block_size: int = 16) -> str:
+    """The view at these values as HTML, then the same vector cut into other block sizes."""
+    others = [b for b in (8, 32) if b != block_size]
+    panels = [f"<p><b>n_elements = {n_elements}, BLOCK_SIZE = {block_size}</b></p>"]
+    panels.append(program_map_html(n_elements, block_size))
+    for other in others:
+        panels.append(f"<p><b>The same vector with BLOCK_SIZE = {other}</b></p>")
+        panels.append(program_map_html(n_elements, other))
+    return "".join(panels)
+
+
 def program_map(n_elements: int = 50, block_size: int = 16) -> widgets.VBox:
     """Sliders for the vector length and the block size, and the picture they give."""
     n = widgets.IntSlider(value=n_elements, min=1, max=300, description="n_elements")

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import language as tl
 from ..errors import LaunchError
-from ..frontend.codegen import KernelSource, ParamSpec
+from ..frontend.source import KernelSource, ParamSpec
 from ..ir import types as ir_types
 
 TORCH_DTYPE_NAMES = {

@@ -48,7 +48,8 @@ _grader_shell = get_ipython()
 for _grader_callbacks in _grader_shell.events.callbacks.values():
     _grader_callbacks[:] = [
         f for f in _grader_callbacks
-        if getattr(f, "__module__", "").split(".")[0] in ("IPython", "ipykernel", "matplotlib_inline")
+        if getattr(f, "__module__", "").split(".")[0]
+        in ("IPython", "ipykernel", "matplotlib_inline")
     ]
 _grader_shell.ast_transformers.clear()
 _grader_shell.input_transformers_post.clear()
@@ -186,7 +187,9 @@ def build_graded_notebook(submission, checks: list[ReleasedCheck], token: str):
             cells.append(cell)
     for check in checks:
         if check.grade_id not in problems:
-            problems[check.grade_id] = "the check cell is missing (deleted, or its metadata removed)"
+            problems[check.grade_id] = (
+                "the check cell is missing (deleted, or its metadata removed)"
+            )
     nb.cells = cells
     return nb, problems
 

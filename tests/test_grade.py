@@ -26,7 +26,11 @@ SOLUTION_CELLS = [
         "def grid_size(n_elements, block_size):\n    ### BEGIN SOLUTION\n"
         "    return (n_elements + block_size - 1) // block_size\n    ### END SOLUTION",
     ),
-    ("code", ["check"], "from course.exercises import lesson01\n\nlesson01.check_grid_size(grid_size)"),
+    (
+        "code",
+        ["check"],
+        "from course.exercises import lesson01\n\nlesson01.check_grid_size(grid_size)",
+    ),  # noqa: E501
     (
         "code",
         ["exercise"],
@@ -36,7 +40,11 @@ SOLUTION_CELLS = [
         "    return first_m + (pid % per_group) % rows, (pid % per_group) // rows\n"
         "    ### END SOLUTION",
     ),
-    ("code", ["check"], "from course.exercises import lesson03\n\nlesson03.check_grouped_pid(grouped_pid)"),
+    (
+        "code",
+        ["check"],
+        "from course.exercises import lesson03\n\nlesson03.check_grouped_pid(grouped_pid)",
+    ),  # noqa: E501
     (
         "code",
         ["exercise"],
@@ -47,17 +55,20 @@ SOLUTION_CELLS = [
     (
         "code",
         ["check"],
-        "from course.exercises import lesson04\n\nlesson04.check_causal_key_tiles(causal_key_tiles)\n"
+        "from course.exercises import lesson04\n\n"
+        "lesson04.check_causal_key_tiles(causal_key_tiles)\n"
         "### BEGIN HIDDEN TESTS\nassert grid_size(10**12, 7) == -(-10**12 // 7), 'hidden test'\n"
         "### END HIDDEN TESTS",
     ),
 ]
 
-SOLVED = {
-    1: SOLUTION_CELLS[1][2].replace("    ### BEGIN SOLUTION\n", "").replace("\n    ### END SOLUTION", ""),
-    3: SOLUTION_CELLS[3][2].replace("    ### BEGIN SOLUTION\n", "").replace("\n    ### END SOLUTION", ""),
-    5: SOLUTION_CELLS[5][2].replace("    ### BEGIN SOLUTION\n", "").replace("\n    ### END SOLUTION", ""),
-}
+
+def _answer(source: str) -> str:
+    """The solution as a learner would submit it: the markers gone, the code kept."""
+    return source.replace("    ### BEGIN SOLUTION\n", "").replace("\n    ### END SOLUTION", "")
+
+
+SOLVED = {index: _answer(SOLUTION_CELLS[index][2]) for index in (1, 3, 5)}
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +78,11 @@ def lesson(tmp_path_factory):
     solutions = root / "solutions"
     solutions.mkdir()
     nb = nbformat.v4.new_notebook()
-    for kind, tags, source in SOLUTION_CELLS:
-        cell = nbformat.v4.new_code_cell(source) if kind == "code" else None
+    for _kind, tags, source in SOLUTION_CELLS:
+        cell = nbformat.v4.new_code_cell(source)
         cell.metadata["tags"] = tags
         nb.cells.append(cell)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
     nbformat.write(nb, solutions / NAME)
     return solutions, make_student_version(nb, NAME)
 
@@ -129,7 +140,8 @@ def test_an_altered_check_scores_zero_even_when_the_answer_is_right(tmp_path, le
     nb.cells[2].source += "\nprint('checked!')"
     messages = _messages(_grade(tmp_path, solutions, nb))
     assert messages["1"][0] == 0
-    assert "the check cell was changed; the course's check, restored, gave: passed" in messages["1"][1]
+    restored = "the check cell was changed; the course's check, restored, gave: passed"
+    assert restored in messages["1"][1]
     assert messages["2"][0] == messages["3"][0] == 1
 
 

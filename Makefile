@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 WORKERS ?= 2
 NOTEBOOKS := notebooks solutions
 
-.PHONY: lab test test-latest unit notebooks student check-student book gpu-test bench clean
+.PHONY: lab test test-latest unit notebooks student check-student book book-check gpu-test bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "the course needs Python 3.11 or newer"'
@@ -77,6 +77,13 @@ grade: $(STAMP)
 book: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[book]"
 	$(BIN)/sphinx-build -b html book book/_build/html
+
+# Open every page of the built book in headless Chromium, offline, and fail on what a reader would
+# see broken: a failed request or one leaving the site, a console error, unrendered math, an empty
+# widget area. Chromium comes from Debian's package (installed if missing, where apt-get may run).
+# Screenshots of every page land in book/_build/screenshots. `make test` runs the same check.
+book-check: book
+	cd book && ../$(BIN)/python -m browser_check _build/html --screenshots _build/screenshots
 
 # On a machine with an NVIDIA GPU: the same suite, with the GPU in use and full problem sizes.
 gpu-test: $(STAMP)

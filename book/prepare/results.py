@@ -77,7 +77,8 @@ def record_section(path: Path, record: dict) -> list[str]:
 def results_page(results: Path) -> str:
     """Each device's records as Markdown: a section per device, a table per record."""
     lines: list[str] = []
-    folders = sorted(p for p in results.iterdir() if p.is_dir()) if results.is_dir() else []
+    folders = [p for p in results.iterdir() if p.is_dir()] if results.is_dir() else []
+    folders.sort(key=lambda folder: (folder.name == "cpu", folder.name))  # GPUs first
     if not folders:
         lines.append("No results are recorded yet.")
     for folder in folders:

@@ -46,8 +46,11 @@ def _bar(width: float, colour: str) -> str:
     return f'<span style="{style}"></span>'
 
 
-def online_softmax_html(row, step: int) -> str:
-    """An HTML table of the state after element ``step`` (0-based); probabilities at the end."""
+def online_softmax_html(row, step: int, interactive: bool = True) -> str:
+    """An HTML table of the state after element ``step`` (0-based); probabilities at the end.
+
+    ``interactive=False`` leaves out the invitation to move the slider (for a static page).
+    """
     steps = online_steps(row)
     step = max(0, min(step, len(steps) - 1))
     done = step == len(steps) - 1
@@ -80,7 +83,7 @@ def online_softmax_html(row, step: int) -> str:
             "Last element: the second pass writes exp(x − m) / d. The probabilities sum to "
             f"{sum(math.exp(s.value - final.m) / final.d for s in steps):.6f}."
             if done
-            else "Move the slider to fold in the next element."
+            else ("Move the slider to fold in the next element." if interactive else "")
         )
     )
     head = (
@@ -107,7 +110,9 @@ def online_softmax_static(row=EXAMPLE_ROW, step: int | None = None) -> str:
     steps = online_steps(row)
     jump = max(range(1, len(row)), key=lambda i: steps[i].m - steps[i - 1].m, default=0)
     shown = sorted({max(jump - 1, 0), jump, last if step is None else step})
-    return "".join(f"<p><b>step = {s}</b></p>{online_softmax_html(row, s)}" for s in shown)
+    return "".join(
+        f"<p><b>step = {s}</b></p>{online_softmax_html(row, s, interactive=False)}" for s in shown
+    )
 
 
 def online_softmax_view(row=EXAMPLE_ROW, step: int | None = None) -> widgets.VBox:

@@ -147,9 +147,15 @@ class Interpreter:
         if name == "tile.store":
             self.store(op, env)
             return []
-        rt = op.result.type if op.results else None
         if name == "tile.load":
             return [self.load(op, env)]
+        if name == "tile.atomic_add":
+            return [self.atomic_add(op, env)]
+        if name == "tile.while":
+            return self.run_while(op, env)
+        if name in ("tile.debug_barrier", "gpu.barrier"):
+            return []  # one program at a time: every thread is always "there"
+        rt = op.result.type
         handler = SEMANTICS.get(name)
         if handler is None:
             raise InterpreterError(f"the interpreter does not know {name}")
@@ -167,6 +173,42 @@ class Interpreter:
                 env[arg] = v
             carried = self.run_block(body, env)
         return carried
+
+    def run_while(self, op: Op, env: dict) -> list:
+        """``tile.while``: run the condition region, then the body, while the condition holds."""
+        before, body = op.regions
+        carried = [env[v] for v in op.operands]
+        while True:
+            for arg, v in zip(before.args, carried, strict=True):
+                env[arg] = v
+            (go,) = self.run_block(before, env)
+            if not bool(go):
+                return carried
+            for arg, v in zip(body.args, carried, strict=True):
+                env[arg] = v
+            carried = self.run_block(body, env)
+
+    def atomic_add(self, op: Op, env: dict) -> np.ndarray:
+        """Read, add and write back each element in turn (programs run one at a time, so this
+        is what an atomic add means here); returns the values read."""
+        ptr, value = op.operands[0], op.operands[1]
+        rt = op.result.type
+        addresses = np.broadcast_to(env[ptr], rt.shape).astype(np.int64)
+        m = (np.ones(rt.shape, bool) if not op.attrs.get("has_mask")
+             else np.broadcast_to(env[op.operands[2]], rt.shape))
+        element = ptr.type.element.pointee
+        values = convert(np.broadcast_to(env[value], rt.shape), element)
+        storage = STORAGE_DTYPES[element.name]
+        which = self._access(op, addresses, m, element, "atomic_add")
+        old = np.zeros(rt.shape, dtype=numpy_dtype(element))
+        positions = [tuple(p) for p in np.argwhere(m)] if rt.shape else ([()] if m else [])
+        for position in positions:
+            buffer = self.memory.buffers[which[position]]
+            data = self.memory.typed(buffer, storage)
+            index = (addresses[position] - buffer.base) // element.size_bytes
+            old[position] = data[index]
+            data[index] = convert(np.asarray(data[index] + values[position]), element)
+        return old
 
     def where_error(self, op: Op, verb: str, offsets: np.ndarray, buffer_name: str) -> str:
         return (f"kernel `{self.fn.name}`, program id {self.pid[:self._rank()]}: {verb} out of "
@@ -291,6 +333,14 @@ def _reduce(interp: Interpreter, op: Op, vals):
     return {"sum": np.sum, "max": np.max, "min": np.min}[kind](x, axis=axis)
 
 
+def _scan(interp: Interpreter, op: Op, vals):
+    x = vals[0]
+    axis = op.attrs["axis"]
+    if op.attrs.get("reverse"):
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis, dtype=x.dtype), axis)
+    return np.cumsum(x, axis=axis, dtype=x.dtype)
+
+
 def _dot(interp: Interpreter, op: Op, vals):
     a, b, acc = dot_parts(op)
     compute = np.float64 if op.result.type.element.name == "f64" else np.float32
@@ -346,6 +396,8 @@ SEMANTICS = {
     "tile.abs": lambda i, op, v: np.abs(v[0]),
     "tile.where": _where,
     "tile.reduce": _reduce,
+    "tile.scan": _scan,
+    "tile.reshape": lambda i, op, v: np.reshape(v[0], op.result.type.shape),
     "tile.dot": _dot,
 }
 

@@ -94,6 +94,8 @@ BUILTINS = (
     "maximum", "minimum", "exp", "exp2", "log", "log2", "sqrt", "abs", "sin", "cos",
     "sum", "max", "min", "dot", "trans", "cdiv", "cast", "static_assert", "multiple_of",
     "max_contiguous", "range", "static_range", "zeros_like", "full_like",
+    "sigmoid", "rsqrt", "erf", "clamp", "floor", "ceil", "argmax", "argmin", "reshape", "view",
+    "cumsum", "atomic_add", "broadcast_to", "expand_dims", "debug_barrier",
 )
 
 

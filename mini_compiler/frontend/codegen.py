@@ -93,7 +93,7 @@ class CodeGenerator(MemoryBuiltins, MathBuiltins, ReductionBuiltins, Constructor
     # ----------------------------------------------------------------- statements
 
     def visit_body(self, statements: list[ast.stmt]) -> None:
-        for stmt in statements:
+        for stmt in fold_early_returns(statements):
             if self.returned:
                 break
             self.visit(stmt)
@@ -142,6 +142,7 @@ class CodeGenerator(MemoryBuiltins, MathBuiltins, ReductionBuiltins, Constructor
 
     def visit_Return(self, node):
         self.return_value = None if node.value is None else self.visit(node.value)
+        self.return_node = node
         self.returned = True
 
     def visit_Assert(self, node):
@@ -160,24 +161,35 @@ class CodeGenerator(MemoryBuiltins, MathBuiltins, ReductionBuiltins, Constructor
         if not cond.type.is_scalar:
             raise self.error(node.test, f"`if` needs a scalar condition, got a {cond.type}; "
                                         "for a per-element choice use tl.where(cond, a, b)")
-        if _contains_return(node):
-            raise self.error(node, "`return` inside an `if` on a runtime value is not supported")
         cond = self.to_bool(cond)
         outer = self.builder.block
         before = dict(self.scope)
         branches = []
+        returns = []
         for stmts in (node.body, node.orelse):
             block = Block()
             self.scope = dict(before)
             self.builder.block = block
+            self.returned, self.return_value = False, None
             self.visit_body(stmts)
+            if self.return_value is not None:
+                self.scope[RETURN_SLOT] = self.return_value
+            returns.append((self.returned, self.return_value is not None))
             branches.append((block, self.scope))
         self.scope = before
         (then_block, then_scope), (else_block, else_scope) = branches
+        if any(has_value for _, has_value in returns) and \
+                not all(returned and has_value for returned, has_value in returns):
+            raise self.error(node, "when a function returns a value from inside a runtime `if`, "
+                                   "every path must return one")
+        self.returned = all(returned for returned, _ in returns)
         # A name becomes a result of the `if` when both branches see it afterwards and at least
-        # one of them changed it.
+        # one of them changed it (the returned value travels the same way, as RETURN_SLOT).
         results = []
-        for name in _assigned_names(node.body + node.orelse):
+        names = _assigned_names(node.body + node.orelse)
+        if RETURN_SLOT in then_scope:
+            names.append(RETURN_SLOT)
+        for name in names:
             if name not in then_scope or name not in else_scope:
                 continue
             a, b = then_scope[name], else_scope[name]
@@ -211,6 +223,8 @@ class CodeGenerator(MemoryBuiltins, MathBuiltins, ReductionBuiltins, Constructor
                                  regions=[then_block, else_block])
         for (name, _, _), result in zip(results, op.results, strict=False):
             self.scope[name] = result
+        if RETURN_SLOT in self.scope:
+            self.return_value = self.scope.pop(RETURN_SLOT)
 
     def visit_For(self, node):
         if node.orelse:
@@ -284,10 +298,55 @@ class CodeGenerator(MemoryBuiltins, MathBuiltins, ReductionBuiltins, Constructor
             self.scope[n] = r
 
     def visit_While(self, node):
-        raise self.error(node, "while-loops are not supported; use for ... in range(...)",
-                         SUPPORTED)
-
-    # ----------------------------------------------------------------- expressions
+        """``while cond: body`` becomes ``tile.while``: a region that computes the condition
+        from the carried values, and a body region that yields their next values. The carried
+        values are found as for ``for`` loops: names assigned in the body that exist before."""
+        if node.orelse:
+            raise self.error(node, "`while ... else` is not supported")
+        for stmt in ast.walk(node):
+            if isinstance(stmt, (ast.Break, ast.Continue)):
+                raise self.error(stmt, "`break` and `continue` are not supported in kernels")
+            if isinstance(stmt, ast.Return):
+                raise self.error(stmt, "`return` inside a while-loop is not supported")
+        before = dict(self.scope)
+        carried_names = [n for n in _assigned_names(node.body)
+                         if n in before and isinstance(before[n], (Value, int, float))
+                         and not isinstance(before[n], bool)]
+        inits = [self.to_value(before[n], None, node) for n in carried_names]
+        outer = self.builder.block
+        regions = []
+        for part in ("condition", "body"):
+            block = Block()
+            args = [block.add_arg(v.type, n) for n, v in zip(carried_names, inits, strict=True)]
+            self.scope = dict(before)
+            self.scope.update(zip(carried_names, args, strict=True))
+            self.builder.block = block
+            if part == "condition":
+                cond = self.visit(node.test)
+                if is_compile_time(cond):
+                    raise self.error(node.test, "the condition of a while-loop must depend on "
+                                                "values the loop changes (a runtime value)")
+                if not cond.type.is_scalar:
+                    raise self.error(node.test, f"`while` needs a scalar condition, got a "
+                                                f"{cond.type}")
+                self.builder.create("tile.yield", [self.to_bool(cond)], [])
+            else:
+                self.visit_body(node.body)
+                yields = []
+                for n, arg in zip(carried_names, args, strict=True):
+                    v = self.to_value(self.scope[n], arg.type, node)
+                    if v.type != arg.type:
+                        raise self.error(node, f"loop-carried variable `{n}` enters the loop as "
+                                               f"a {arg.type} but the body makes it a {v.type}; "
+                                               "it must keep one type")
+                    yields.append(v)
+                self.builder.create("tile.yield", yields, [])
+            regions.append(block)
+        self.builder.block = outer
+        self.scope = before
+        op = self.builder.create("tile.while", inits, [v.type for v in inits], regions=regions)
+        for n, r in zip(carried_names, op.results, strict=True):
+            self.scope[n] = r
 
     def visit_Constant(self, node):
         return node.value
@@ -575,8 +634,38 @@ def _assigned_names(statements: list[ast.stmt]) -> list[str]:
     return names
 
 
+RETURN_SLOT = "$return"
+
+
 def _contains_return(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Return) for n in ast.walk(node))
+
+
+def _ends_in_return(statements: list[ast.stmt]) -> bool:
+    if not statements:
+        return False
+    last = statements[-1]
+    if isinstance(last, ast.Return):
+        return True
+    return isinstance(last, ast.If) and _ends_in_return(last.body) and \
+        _ends_in_return(last.orelse)
+
+
+def fold_early_returns(statements: list[ast.stmt]) -> list[ast.stmt]:
+    """Move what follows an ``if`` that may ``return`` into its branches.
+
+    ``if pid >= n: return`` followed by the rest of the kernel becomes
+    ``if pid >= n: return`` / ``else: <the rest>``: each branch then ends where the function
+    ends, which is what a ``tile.if`` with two regions can express. A branch that already ends
+    in ``return`` does not get the rest (it would never run)."""
+    for i, stmt in enumerate(statements):
+        if isinstance(stmt, ast.If) and _contains_return(stmt) and i + 1 < len(statements):
+            rest = statements[i + 1:]
+            body = stmt.body if _ends_in_return(stmt.body) else stmt.body + rest
+            orelse = stmt.orelse if _ends_in_return(stmt.orelse) else stmt.orelse + rest
+            folded = ast.copy_location(ast.If(test=stmt.test, body=body, orelse=orelse), stmt)
+            return statements[:i] + [folded]
+    return statements
 
 
 
@@ -600,8 +689,9 @@ def build_tile_ir(fn, params: list[ParamSpec], kernel_name: str | None = None) -
     generator = CodeGenerator(source, builder, scope, name)
     generator.visit_body(source.tree.body)
     if generator.return_value is not None:
+        node = generator.return_node
         raise CompilationError("a kernel cannot return a value; write results with tl.store",
-                               fn_loc, name)
+                               generator.loc_of(node) if node is not None else fn_loc, name)
     return function
 
 

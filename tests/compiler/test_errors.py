@@ -62,13 +62,13 @@ def test_arange_not_power_of_two():
 @mini_compiler.jit
 def unsupported_builtin(x_ptr, BLOCK: tl.constexpr):
     x = tl.load(x_ptr + tl.arange(0, BLOCK))
-    tl.store(x_ptr + tl.arange(0, BLOCK), tl.cumsum(x, 0))
+    tl.store(x_ptr + tl.arange(0, BLOCK), tl.sort(x, 0))
 
 
 def test_unsupported_tl_function_lists_what_is_supported():
     e = compile_error(unsupported_builtin, X, BLOCK=64)
-    check_location(e, unsupported_builtin, "tl.cumsum")
-    assert "tl.cumsum is not supported by mini_compiler" in str(e)
+    check_location(e, unsupported_builtin, "tl.sort")
+    assert "tl.sort is not supported by mini_compiler" in str(e)
     assert "Supported: tl.program_id" in str(e) and "tl.dot" in str(e)
 
 
@@ -100,18 +100,29 @@ def test_broadcast_mismatch():
 
 
 @mini_compiler.jit
-def while_loop(x_ptr, n):
+def while_constant(x_ptr, n):
     i = 0
-    while i < n:
+    while True:
         i += 1
     tl.store(x_ptr, i)
 
 
-def test_while_loop_is_unsupported():
-    e = compile_error(while_loop, X, 3)
-    check_location(e, while_loop, "while i < n")
-    assert "while-loops are not supported; use for ... in range(...)" in str(e)
-    assert "Supported:" in str(e)
+def test_while_loop_needs_a_runtime_condition():
+    e = compile_error(while_constant, X, 3)
+    check_location(e, while_constant, "True")
+    assert "the condition of a while-loop must depend on values the loop changes" in str(e)
+
+
+@mini_compiler.jit
+def returns_a_value(x_ptr, n):
+    tl.store(x_ptr, n)
+    return n + 1
+
+
+def test_returning_a_value_points_at_the_return():
+    e = compile_error(returns_a_value, X, 3)
+    check_location(e, returns_a_value, "return n + 1")
+    assert "a kernel cannot return a value" in str(e)
 
 
 @mini_compiler.jit

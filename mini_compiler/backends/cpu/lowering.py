@@ -414,6 +414,8 @@ class TileToLLVM:
             return b.select(c, x, y)
         if name == "tile.load":
             return self.load_element(op, idx)
+        if name == "tile.atomic_add":
+            return self.atomic_add_element(op, idx)
         if name == "tile.bitcast":
             source = op.operands[0]
             return llvm_core.bitcast(b, self.element(source, idx), source.type.element,
@@ -551,6 +553,67 @@ class TileToLLVM:
 
         return self.guarded(condition, do_load, fallback)
 
+    def atomic_add_element(self, op: Op, idx: tuple) -> ir.Value:
+        """``atomicrmw add`` (``fadd`` for floats) of one element, if its mask allows."""
+        ptr, value = op.operands[0], op.operands[1]
+        mask = op.operands[2] if op.attrs.get("has_mask") else None
+        element = ptr.type.element.pointee
+        address = self.element(ptr, idx)
+        v = self.element(value, idx)
+        condition = self.element(mask, idx) if mask is not None else None
+
+        def add():
+            if self.bounds_check:
+                self.check_bounds(op, ptr, address)
+            return self.builder.atomic_rmw("fadd" if element.is_float else "add", address, v,
+                                           "monotonic")
+
+        return self.guarded(condition, add, self.constant(0, element))
+
+    def reshape_index(self, op: Op, idx: tuple) -> tuple:
+        """The source index of element ``idx`` of a ``tile.reshape`` (both row-major)."""
+        b = self.builder
+        flat = self.flat_index(op.result.type.shape, idx)
+        source_shape = op.operands[0].type.shape
+        out = []
+        for size, stride in zip(source_shape, _row_major_strides(source_shape), strict=True):
+            out.append(b.urem(b.udiv(flat, ir.Constant(I64, stride)), ir.Constant(I64, size)))
+        return tuple(out)
+
+    def lower_scan(self, op: Op) -> None:
+        """A running sum along ``axis`` (from the end when ``reverse``), into a stack array."""
+        b = self.builder
+        (x,) = op.operands
+        axis, reverse = op.attrs["axis"], op.attrs.get("reverse", False)
+        element = op.result.type.element
+        t = compute_type(element)
+        shape = x.type.shape
+        result = self.alloca_tile(op.result.type)
+        accumulator = self.alloca(t)
+        size = shape[axis]
+
+        def outer(rest):
+            b.store(self.constant(0, element), accumulator)
+
+            def inner(k):
+                position = b.sub(ir.Constant(I64, size - 1), k) if reverse else k
+                full = list(rest)
+                full.insert(axis, position)
+                total = llvm_core.reduce_combine(b, "sum", element, b.load(accumulator, typ=t),
+                                                 self.element(x, tuple(full)))
+                b.store(total, accumulator)
+                b.store(total, b.gep(result, [self.flat_index(shape, tuple(full))],
+                                     source_etype=t))
+
+            saved = self.memo
+            self.memo = {}
+            self.counted_loop(ir.Constant(I64, 0), ir.Constant(I64, size), ir.Constant(I64, 1),
+                              inner)
+            self.memo = saved
+
+        self.loop_nest(tuple(d for i, d in enumerate(shape) if i != axis), outer)
+        self.buffers[op.result] = result
+
     def store(self, op: Op) -> None:
         ptr, value, mask = store_parts(op)
         element = ptr.type.element.pointee
@@ -604,7 +667,8 @@ class TileToLLVM:
                                        "tile.expand_dims"}
 
         def writes(op: Op) -> bool:
-            return any(inner.name == "tile.store" for inner in walk_ops(Block(ops=[op])))
+            return any(inner.name in ("tile.store", "tile.atomic_add")
+                       for inner in walk_ops(Block(ops=[op])))
 
         fused: set[Op] = set()
 
@@ -734,6 +798,12 @@ class TileToLLVM:
             self.lower_reduce(op)
         elif op.name == "tile.dot":
             self.lower_dot(op)
+        elif op.name == "tile.while":
+            self.lower_while(op)
+        elif op.name == "tile.scan":
+            self.lower_scan(op)
+        elif op.name == "tile.debug_barrier":
+            return  # one thread runs a program: nothing to wait for
         elif op.result.type.is_scalar:
             self.memo = {}
             self.scalars[op.result] = self.compute(op, ())
@@ -811,6 +881,45 @@ class TileToLLVM:
         b.branch(header)
         b.position_at_end(exit_block)
         for result, slot in zip(op.results, slots, strict=False):
+            self.bind_slot(result, slot)
+
+    def lower_while(self, op: Op) -> None:
+        """Carried values live in stack slots; the condition region runs in the loop header."""
+        b = self.builder
+        before, body = op.regions
+        slots = [self.slot_for(v.type) for v in op.operands]
+        for init, slot in zip(op.operands, slots, strict=True):
+            self.store_value_into(init, slot)
+        fn = b.function
+        header = fn.append_basic_block("while_header")
+        loop_body = fn.append_basic_block("while_body")
+        exit_block = fn.append_basic_block("while_exit")
+        b.branch(header)
+        b.position_at_end(header)
+        for arg, slot in zip(before.args, slots, strict=True):
+            self.bind_slot(arg, slot)
+        (go,) = self.lower_block(before)
+        b.cbranch(self.scalars[go], loop_body, exit_block)
+        b.position_at_end(loop_body)
+        for arg, slot in zip(body.args, slots, strict=True):
+            self.bind_slot(arg, slot)
+        yielded = self.lower_block(body)
+        staged = []
+        for v in yielded:  # every new value first, then overwrite (a yield may swap values)
+            if v.type.is_scalar:
+                staged.append((v, None))
+            else:
+                temp = self.slot_for(v.type)
+                self.store_value_into(v, temp)
+                staged.append((v, temp))
+        for (v, temp), slot in zip(staged, slots, strict=True):
+            if v.type.is_scalar:
+                b.store(self.scalars[v], slot)
+            else:
+                self.copy_array(temp, slot, v.type)
+        b.branch(header)
+        b.position_at_end(exit_block)
+        for result, slot in zip(op.results, slots, strict=True):
             self.bind_slot(result, slot)
 
     def copy_array(self, source: ir.Value, target: ir.Value, type_: TileType) -> None:

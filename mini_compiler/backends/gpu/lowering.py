@@ -229,6 +229,39 @@ class KernelLowering:
         for result, value in zip(op.results, carried, strict=False):
             self.values[result] = value
 
+    def lower_if(self, op: Op) -> None:
+        """Two blocks and a join; every register of a result becomes a phi in the join."""
+        b = self.builder
+        then_block = b.append_basic_block("if.then")
+        else_block = b.append_basic_block("if.else")
+        join = b.append_basic_block("if.join")
+        b.cbranch(self.scalar(op.operands[0]), then_block, else_block)
+        incoming = []
+        for region, block in zip(op.regions, (then_block, else_block), strict=True):
+            b.position_at_end(block)
+            yielded = []
+            for inner in region.ops:
+                if inner.name == "tile.yield":
+                    yielded = [self.values[v] for v in inner.operands]
+                else:
+                    self.lower_op(inner)
+            incoming.append((b.block, yielded))
+            b.branch(join)
+        b.position_at_end(join)
+        for index, result in enumerate(op.results):
+            sides = [(block, values[index]) for block, values in incoming]
+            first = sides[0][1]
+            registers = first.values if isinstance(first, ThreadTile) else [first]
+            phis = []
+            for k, register in enumerate(registers):
+                phi = b.phi(register.type)
+                for block, value in sides:
+                    phi.add_incoming(value.values[k] if isinstance(value, ThreadTile) else value,
+                                     block)
+                phis.append(phi)
+            self.values[result] = (ThreadTile(first.layout, first.shape, phis)
+                                   if isinstance(first, ThreadTile) else phis[0])
+
     def lower_op(self, op: Op) -> None:
         handler = getattr(self, "lower_" + op.name.replace("tile.", "").replace("gpu.", ""),
                           None)

@@ -85,3 +85,8 @@ class ConstructorBuiltins(GeneratorBase):
             raise self.error(node, "tl.static_assert needs a compile-time condition")
         if not cond:
             raise self.error(node, f"static assertion failed: {msg or ''}".rstrip(": "))
+
+    def builtin_debug_barrier(self, node, args, kwargs):
+        """Wait until every thread of the program gets here (a GPU barrier; nothing on the
+        CPU, where one thread runs a program)."""
+        self.builder.create("tile.debug_barrier", [], [])

@@ -61,3 +61,30 @@ class MemoryBuiltins(GeneratorBase):
         return args[0]  # a hint for the GPU's vectoriser; values are unchanged
 
     builtin_max_contiguous = builtin_multiple_of
+
+    def builtin_atomic_add(self, node, args, kwargs):
+        """``tl.atomic_add(pointers, values, mask=None)``: add in memory, one element at a time,
+        safely against other programs; returns the values memory held before."""
+        kwargs.pop("sem", None)
+        kwargs.pop("scope", None)
+        ptr, value, mask = self._args(node, "atomic_add", args, kwargs,
+                                      ["pointer", "val", "mask"], 2)
+        if not isinstance(ptr, Value) or not ptr.type.element.is_pointer:
+            raise self.error(node, "tl.atomic_add needs a pointer or a tile of pointers, got "
+                                   f"{describe(ptr)}")
+        pointee = ptr.type.element.pointee
+        if pointee.is_bool:
+            raise self.error(node, f"tl.atomic_add cannot add {pointee} values")
+        value = self.to_value(value, scalar(pointee), node)
+        value = self.cast(value, pointee)
+        shape = type_rules.broadcast_shapes(ptr.type.shape, value.type.shape)
+        operands = [ptr, value]
+        if mask is not None:
+            mask = self.to_value(mask, None, node)
+            if mask.type.element != i1:
+                raise self.error(node, "the mask of tl.atomic_add must be boolean, got "
+                                       f"{mask.type}")
+            shape = type_rules.broadcast_shapes(shape, mask.type.shape)
+            operands.append(mask)
+        return self.builder.create_value("tile.atomic_add", operands, TileType(shape, pointee),
+                                         {"has_mask": mask is not None})

@@ -29,3 +29,55 @@ class ShapeBuiltins(GeneratorBase):
             raise self.error(node, "tl.trans needs a 2-D tile")
         m, n = x.type.shape
         return self.builder.create_value("tile.trans", [x], x.type.with_shape((n, m)))
+
+    def builtin_reshape(self, node, args, kwargs):
+        kwargs.pop("can_reorder", None)
+        x, shape = args[0], (args[1:] if len(args) > 2 else (args[1] if len(args) > 1 else
+                                                              kwargs.pop("shape", None)))
+        if not isinstance(x, Value):
+            raise self.error(node, "tl.reshape needs a tile")
+        if shape is None:
+            raise self.error(node, "tl.reshape needs the new shape")
+        dims = self.shape_arg(node, shape)
+        if _numel(dims) != x.type.numel:
+            raise self.error(node, f"cannot reshape a tile of shape {list(x.type.shape)} "
+                                   f"({x.type.numel} elements) to {list(dims)}")
+        if dims == x.type.shape:
+            return x
+        return self.builder.create_value("tile.reshape", [x], x.type.with_shape(dims))
+
+    builtin_view = builtin_reshape
+
+    def builtin_broadcast_to(self, node, args, kwargs):
+        x, shape = args[0], (args[1:] if len(args) > 2 else (args[1] if len(args) > 1 else
+                                                              kwargs.pop("shape", None)))
+        dims = self.shape_arg(node, shape)
+        x = self.as_tensor(x, node)
+        type_rules.broadcast_shapes(x.type.shape, dims)  # raises if it cannot
+        if x.type.is_scalar:
+            return self.builder.create_value("tile.splat", [x], x.type.with_shape(dims))
+        while x.type.rank < len(dims):
+            x = self.expand_dims(x, 0)
+        if x.type.shape != dims:
+            if any(a != b and a != 1 for a, b in zip(x.type.shape, dims, strict=True)):
+                raise self.error(node, f"cannot broadcast {list(x.type.shape)} to {list(dims)}")
+            x = self.builder.create_value("tile.broadcast", [x], x.type.with_shape(dims))
+        return x
+
+    def builtin_expand_dims(self, node, args, kwargs):
+        x, axis = self._args(node, "expand_dims", args, kwargs, ["input", "axis"], 2)
+        x = self.as_tensor(x, node)
+        axes = axis if isinstance(axis, (tuple, list)) else [axis]
+        rank = x.type.rank + len(axes)
+        normalised = sorted(type_rules.normalise_axis(self.constexpr_int(node, a, "axis"), rank)
+                            for a in axes)
+        for a in normalised:
+            x = self.expand_dims(x, a)
+        return x
+
+
+def _numel(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n

@@ -44,7 +44,8 @@ FREE_OPS = frozenset(("tile.arange", "tile.full", "tile.splat"))
 FOLLOWING_OPS = frozenset(ELEMENTWISE_BINARY + COMPARISONS + ELEMENTWISE_UNARY + (
     "tile.where", "tile.cast", "tile.addptr", "tile.broadcast",
 ))
-UNSUPPORTED_ON_GPU = ("tile.dot", "tile.trans", "tile.if")
+UNSUPPORTED_ON_GPU = ("tile.dot", "tile.trans", "tile.scan", "tile.reshape", "tile.atomic_add",
+                      "tile.while")
 CONVERT_LAYOUT = "gpu.convert_layout"
 
 
@@ -56,7 +57,7 @@ def layout_of(value: Value) -> Layout | None:
     """
     owner = value.owner
     if isinstance(owner, Op):
-        if owner.name == "tile.for":
+        if owner.name in ("tile.for", "tile.if"):
             return owner.layout[owner.results.index(value)] if owner.layout else None
         return owner.layout
     return None
@@ -146,6 +147,9 @@ class _Assigner:
         if name == "tile.for":
             self.assign_loop(op)
             return
+        if name == "tile.if":
+            self.assign_if(op)
+            return
         if not results or results[0].type.is_scalar and name != "tile.reduce":
             return
         result = results[0]
@@ -202,6 +206,23 @@ class _Assigner:
         for index, layout in enumerate(layouts):
             if layout is not None:
                 self.coerce(body, terminator, index, layout)
+
+
+    def assign_if(self, op: Op) -> None:
+        """Each result takes the layout its then-branch value has; the else-branch converts."""
+        then_region, else_region = op.regions
+        self.assign(then_region)
+        self.assign(else_region)
+        layouts = []
+        for index, result in enumerate(op.results):
+            if result.type.is_scalar:
+                layouts.append(None)
+                continue
+            layout = self.layout(then_region.ops[-1].operands[index]) or self.default(result)
+            for region in op.regions:
+                self.coerce(region, region.ops[-1], index, layout)
+            layouts.append(layout)
+        op.layout = tuple(layouts)
 
 
 def _numel(shape: tuple[int, ...]) -> int:

@@ -99,6 +99,10 @@ def install_chromium(timeout: float = 900) -> str:
 
 
 def find_or_install_chromium() -> str:
+    """Chromium's path: the one ``CHROMIUM`` names, one on PATH, or one installed now."""
+    chosen = os.environ.get("CHROMIUM")
+    if chosen and not Path(chosen).exists():
+        raise ChromiumUnavailable(f"CHROMIUM={chosen} does not exist: point it at a Chromium")
     return find_chromium() or install_chromium()
 
 

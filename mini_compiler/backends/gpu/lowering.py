@@ -229,6 +229,55 @@ class KernelLowering:
         for result, value in zip(op.results, carried, strict=False):
             self.values[result] = value
 
+    def lower_while(self, op: Op) -> None:
+        """A loop whose header runs the condition region; carried registers are phis."""
+        b = self.builder
+        before, body = op.regions
+        inits = [self.values[v] for v in op.operands]
+        preheader = b.block
+        header = b.append_basic_block("while.header")
+        body_block = b.append_basic_block("while.body")
+        exit_block = b.append_basic_block("while.exit")
+        b.branch(header)
+        b.position_at_end(header)
+        carried, phis = [], []
+        for init in inits:
+            registers = init.values if isinstance(init, ThreadTile) else [init]
+            row = []
+            for register in registers:
+                phi = b.phi(register.type)
+                phi.add_incoming(register, preheader)
+                row.append(phi)
+            phis.append(row)
+            carried.append(ThreadTile(init.layout, init.shape, list(row))
+                           if isinstance(init, ThreadTile) else row[0])
+        for region in (before, body):
+            for arg, value in zip(region.args, carried, strict=True):
+                self.values[arg] = value
+        go = self._lower_region(before)[0]
+        b.cbranch(go, body_block, exit_block)
+        b.position_at_end(body_block)
+        yielded = self._lower_region(body)
+        latch = b.block
+        for row, value in zip(phis, yielded, strict=True):
+            registers = value.values if isinstance(value, ThreadTile) else [value]
+            for phi, register in zip(row, registers, strict=True):
+                phi.add_incoming(register, latch)
+        b.branch(header)
+        b.position_at_end(exit_block)
+        for result, value in zip(op.results, carried, strict=True):
+            self.values[result] = value
+
+    def _lower_region(self, region) -> list:
+        """Lower a region's ops; return what its ``tile.yield`` yields."""
+        yielded = []
+        for inner in region.ops:
+            if inner.name == "tile.yield":
+                yielded = [self.values[v] for v in inner.operands]
+            else:
+                self.lower_op(inner)
+        return yielded
+
     def lower_if(self, op: Op) -> None:
         """Two blocks and a join; every register of a result becomes a phi in the join."""
         b = self.builder

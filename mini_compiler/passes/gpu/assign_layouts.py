@@ -44,8 +44,7 @@ FREE_OPS = frozenset(("tile.arange", "tile.full", "tile.splat"))
 FOLLOWING_OPS = frozenset(ELEMENTWISE_BINARY + COMPARISONS + ELEMENTWISE_UNARY + (
     "tile.where", "tile.cast", "tile.addptr", "tile.broadcast",
 ))
-UNSUPPORTED_ON_GPU = ("tile.dot", "tile.trans", "tile.scan", "tile.reshape", "tile.atomic_add",
-                      "tile.while")
+UNSUPPORTED_ON_GPU = ("tile.dot", "tile.trans", "tile.scan", "tile.reshape", "tile.atomic_add")
 CONVERT_LAYOUT = "gpu.convert_layout"
 
 
@@ -57,7 +56,7 @@ def layout_of(value: Value) -> Layout | None:
     """
     owner = value.owner
     if isinstance(owner, Op):
-        if owner.name in ("tile.for", "tile.if"):
+        if owner.name in ("tile.for", "tile.if", "tile.while"):
             return owner.layout[owner.results.index(value)] if owner.layout else None
         return owner.layout
     return None
@@ -150,6 +149,9 @@ class _Assigner:
         if name == "tile.if":
             self.assign_if(op)
             return
+        if name == "tile.while":
+            self.assign_while(op)
+            return
         if not results or results[0].type.is_scalar and name != "tile.reduce":
             return
         result = results[0]
@@ -207,6 +209,20 @@ class _Assigner:
             if layout is not None:
                 self.coerce(body, terminator, index, layout)
 
+
+    def assign_while(self, op: Op) -> None:
+        """As a ``tile.for``: carried values keep their initial layout in both regions."""
+        layouts = tuple(self.layout(v) if not v.type.is_scalar else None for v in op.operands)
+        op.layout = layouts
+        before, body = op.regions
+        for region in (before, body):
+            for arg, layout in zip(region.args, layouts, strict=True):
+                self.argument_layouts[arg] = layout
+        self.assign(before)
+        self.assign(body)
+        for index, layout in enumerate(layouts):
+            if layout is not None:
+                self.coerce(body, body.ops[-1], index, layout)
 
     def assign_if(self, op: Op) -> None:
         """Each result takes the layout its then-branch value has; the else-branch converts."""

@@ -47,8 +47,9 @@ def touched(order: dict[tuple[int, int], int], first: int) -> tuple[set[int], se
 def _square(text: str, on: bool, size: int = 26) -> str:
     colour = _FIRST if on else _IDLE
     return (
-        f'<span style="display:inline-block;width:{size}px;height:{size}px;line-height:{size}px;'
-        f'margin:1px;text-align:center;font:10px monospace;background:{colour}">{text}</span>'
+        f'<span style="display:inline-block;width:{size}px;height:{size}px;margin:1px;'
+        f"text-align:center;font:10px monospace;line-height:{size}px;"  # after font: it resets it
+        f'background:{colour}">{text}</span>'
     )
 
 

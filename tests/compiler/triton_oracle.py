@@ -1,0 +1,36 @@
+"""Runs the differential test's kernels through Triton's interpreter, in a process of its own
+(``TRITON_INTERPRET=1`` must be set before Triton is imported, whatever the test process did).
+
+    python triton_oracle.py kernels.py cases.pt results.pt
+
+``cases.pt`` holds, per kernel name, its launch arguments, constexprs and grid; ``results.pt``
+gets, per name, the output tensors after the launch or the text of the error Triton raised.
+"""
+
+import importlib.util
+import os
+import sys
+
+os.environ["TRITON_INTERPRET"] = "1"
+
+import torch  # noqa: E402
+
+
+def main(module_path: str, cases_path: str, results_path: str) -> None:
+    spec = importlib.util.spec_from_file_location("fuzz_module", module_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cases = torch.load(cases_path)
+    results = {}
+    for name, (inputs, constexprs, grid, outputs) in cases.items():
+        args = {k: (v.clone() if isinstance(v, torch.Tensor) else v) for k, v in inputs.items()}
+        try:
+            getattr(module, name)[grid](**args, **constexprs)
+            results[name] = [args[o] for o in outputs]
+        except Exception as e:  # Triton rejects the kernel: recorded, not fatal
+            results[name] = f"{type(e).__name__}: {e}"[:500]
+    torch.save(results, results_path)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

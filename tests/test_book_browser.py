@@ -6,9 +6,11 @@ widget area, a visible nbgrader solution marker, or printed output split into on
 The fixture pages in ``tests/book_fixtures/pages`` have one such defect each: the check must
 report exactly that defect on each, and, for the defects that come from the notebooks, the book's
 preparation must remove it. Chromium comes from Debian's package (installed where the machine
-allows it); without it these tests are skipped, saying why.
+allows it); without it these tests are skipped, saying why, or fail where
+``COURSE_REQUIRE_BROWSER=1`` (as in CI).
 """
 
+import os
 import shutil
 import subprocess
 import sys
@@ -50,7 +52,10 @@ def chromium() -> str:
     try:
         return find_or_install_chromium()
     except ChromiumUnavailable as error:
-        pytest.skip(f"no headless Chromium to open the book in: {error}")
+        reason = f"no headless Chromium to open the book in: {error}"
+        if os.environ.get("COURSE_REQUIRE_BROWSER") == "1":  # CI: a skipped check is a failure
+            pytest.fail(reason)
+        pytest.skip(reason)
 
 
 def build_fixtures(destination: Path, prepared: bool) -> Path:

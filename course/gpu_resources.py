@@ -21,6 +21,7 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
+from pathlib import Path
 
 # The Hopper SM (compute capability 9.0), from NVIDIA's CUDA C++ Programming Guide, "Compute
 # Capabilities" table, and the Hopper tuning guide.
@@ -38,6 +39,7 @@ os.environ.pop("TRITON_INTERPRET", None)
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
+from triton.backends.nvidia.compiler import get_ptxas
 
 job = json.loads(sys.stdin.read())
 with tempfile.TemporaryDirectory() as folder:  # Triton reads a kernel's source from its file
@@ -52,7 +54,10 @@ with tempfile.TemporaryDirectory() as folder:  # Triton reads a kernel's source 
     compiled = triton.compile(
         source, target=GPUTarget("cuda", 90, 64),
         options={"num_warps": job["num_warps"], "num_stages": job["num_stages"]})
-print(json.dumps({"ptx": compiled.asm["ptx"], "shared": compiled.metadata.shared}))
+# Assemble with the ptxas Triton chose for sm_90: it reads the PTX version Triton wrote
+# (Triton 3.9 moved sm_90 to its newer ptxas and a newer PTX version).
+print(json.dumps({"ptx": compiled.asm["ptx"], "shared": compiled.metadata.shared,
+                  "ptxas": get_ptxas(90).path}))
 """
 
 
@@ -126,7 +131,9 @@ def compile_for_sm90(
     if result.returncode != 0:
         raise RuntimeError(f"Triton could not compile {name} for sm_90:\n{result.stderr[-2000:]}")
     compiled = json.loads(result.stdout.strip().splitlines()[-1])
-    report = ptxas.assemble(compiled["ptx"], arch="sm_90a").kernel()  # Triton targets sm_90a
+    report = ptxas.assemble(  # Triton targets sm_90a
+        compiled["ptx"], arch="sm_90a", ptxas=Path(compiled["ptxas"])
+    ).kernel()
     return CompiledResources(
         name=name,
         num_warps=num_warps,

@@ -25,7 +25,10 @@ from course import notebook_metadata as nm
 
 websocket = pytest.importorskip("websocket", reason="websocket-client comes with jupyter_server")
 CHROMIUM = (
-    os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    os.environ.get("CHROMIUM")
+    or shutil.which("chromium")
+    or shutil.which("chromium-browser")
+    or shutil.which("google-chrome")
 )
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed")
 TIMEOUT = 180  # seconds for JupyterLab to load or a kernel to start, on a busy two-core machine

@@ -12,14 +12,28 @@ data, after a correctness check of every mini_compiler kernel against torch:
 
 mini_compiler kernels are timed through ``launcher_for`` (compiled once, launched with no
 per-call specialisation); one row also times the ``kernel[grid](...)`` path, which adds the
-runtime's Python work per launch. Without a GPU the script prints the ptxas resource report of
-the compiled kernels instead (registers, spills) and records nothing.
+runtime's Python work per launch.
+
+**Warm launch, host time per call**: ``kernel[grid](...)`` of the same kernel through Triton and
+through mini_compiler, on small inputs (the GPU work is a few microseconds), called back to back
+2,000 times after a warm-up; the figure is the wall time of the calls divided by their number
+(median of 7 repeats), measured before the final synchronisation, i.e. what the host spends per
+launch. ``--baseline DIR`` also measures a copy of an earlier ``mini_compiler`` package found in
+``DIR`` (e.g. ``git archive <commit> mini_compiler | tar -x -C DIR``), in a process of its own,
+so before and after are timed in one run.
+
+Without a GPU the script prints the ptxas resource report of the compiled kernels instead
+(registers, spills) and records nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -79,12 +93,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="directory for the results JSON "
                                       "(default: benchmarks/results)")
+    parser.add_argument("--baseline", help="a folder holding an earlier mini_compiler package "
+                                           "to time warm launches of, in a separate process")
+    parser.add_argument("--warm-launch-json", action="store_true",
+                        help="only time warm launches of mini_compiler; print JSON")
     args = parser.parse_args()
     env = course.configure()
+    if args.warm_launch_json:
+        print(json.dumps(warm_launch_host_times(include_triton=False)))
+        return
     if not env.on_gpu:
         without_gpu()
         return
     rows: list[dict] = []
+    bench_warm_launch(rows, args.baseline)
     copy = course.timing.copy_bandwidth()
     print(f"copy ceiling: {copy:.0f} GB/s")
     bench_vector_add(rows, copy)
@@ -99,6 +121,82 @@ def main() -> None:
     path = course.results.record("gpu_backend", rows, notes=notes,
                                  directory=Path(args.out) if args.out else None)
     print(f"recorded {path}")
+
+
+def host_time_per_call(fn, calls: int = 2000, repeats: int = 7) -> float:
+    """Median over ``repeats`` of (wall time of ``calls`` back-to-back calls) / calls, in µs."""
+    import torch
+
+    for _ in range(50):
+        fn()
+    torch.cuda.synchronize()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        samples.append((time.perf_counter() - start) / calls * 1e6)
+        torch.cuda.synchronize()
+    samples.sort()
+    return samples[len(samples) // 2]
+
+
+def warm_launch_host_times(include_triton: bool = True) -> dict[str, float]:
+    """Host µs per ``kernel[grid](...)`` for the lesson's vector add and softmax kernels."""
+    import torch
+    import triton
+
+    import mini_compiler
+    from course.kernels.vector_add import add_kernel
+
+    softmax_kernel, num_warps_for, _ = softmax_kernels()
+    n = 1 << 12
+    x, y = torch.rand(n, device="cuda"), torch.rand(n, device="cuda")
+    out = torch.empty_like(x)
+    grid = (triton.cdiv(n, 1024),)
+    rows, cols = 64, 1024
+    a = torch.randn(rows, cols, device="cuda")
+    b = torch.empty_like(a)
+    warps = num_warps_for(cols)
+    mini_add, mini_softmax = mini_compiler.jit(add_kernel), mini_compiler.jit(softmax_kernel)
+    calls = {
+        "mini_compiler vector_add": lambda: mini_add[grid](x, y, out, n, BLOCK_SIZE=1024),
+        "mini_compiler softmax": lambda: mini_softmax[(rows,)](
+            a, b, rows, cols, a.stride(0), b.stride(0), BLOCK_SIZE=cols, num_warps=warps),
+    }
+    if include_triton:
+        calls["triton vector_add"] = lambda: add_kernel[grid](x, y, out, n, BLOCK_SIZE=1024)
+        calls["triton softmax"] = lambda: softmax_kernel[(rows,)](
+            a, b, rows, cols, a.stride(0), b.stride(0), BLOCK_SIZE=cols, num_warps=warps)
+    times = {name: host_time_per_call(fn) for name, fn in calls.items()}
+    torch.testing.assert_close(out, x + y)
+    torch.testing.assert_close(b, torch.softmax(a, dim=-1))
+    return times
+
+
+def bench_warm_launch(rows: list[dict], baseline: str | None) -> None:
+    """Rows of host µs per warm launch: Triton, mini_compiler now, and the baseline copy."""
+    times = warm_launch_host_times()
+    if baseline:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(baseline).resolve()),
+                                             env.get("PYTHONPATH", "")])
+        done = subprocess.run([sys.executable, __file__, "--warm-launch-json"], env=env,
+                              capture_output=True, text=True, timeout=300)
+        if done.returncode == 0:
+            before = json.loads(done.stdout.strip().splitlines()[-1])
+            times.update({f"{k} (baseline)": v for k, v in before.items()})
+        else:
+            print(f"baseline failed: {done.stderr[-2000:]}", flush=True)
+    for name, us in times.items():
+        kernel = "vector_add" if "vector_add" in name else "softmax"
+        triton_us = times[f"triton {kernel}"]
+        row = {"kernel": f"{kernel} warm launch", "size": "4096" if kernel == "vector_add"
+               else [64, 1024], "dtype": "fp32", "impl": name, "host_us_per_call": us,
+               "ratio_to_triton": us / triton_us}
+        rows.append(row)
+        print(f"warm launch {name:40s} {us:7.1f} us per call ({us / triton_us:.2f}x Triton)",
+              flush=True)
 
 
 def add_row(rows: list[dict], **row) -> None:
@@ -206,6 +304,15 @@ def summarise(rows: list[dict]) -> list[str]:
     add = next(r for r in rows if r["impl"] == "mini_compiler (launcher_for)")
     verdicts = [f"vector add: {add['fraction_of_copy']:.1%} of copy "
                 f"(target {TARGET_COPY_FRACTION:.0%})"]
+    for kernel in ("vector_add", "softmax"):
+        warm = {r["impl"]: r["host_us_per_call"] for r in rows
+                if r["kernel"] == f"{kernel} warm launch"}
+        mine, theirs = warm.get(f"mini_compiler {kernel}"), warm.get(f"triton {kernel}")
+        if mine and theirs:
+            before = warm.get(f"mini_compiler {kernel} (baseline)")
+            verdicts.append(f"{kernel} warm launch: {mine:.1f} us per call, Triton {theirs:.1f}"
+                            + (f", before {before:.1f}" if before else "")
+                            + " (target: at most Triton's)")
     for n_cols in SOFTMAX_LENGTHS:
         mine = [r for r in rows if r["kernel"] == "softmax" and r["size"][1] == n_cols
                 and "fraction_of_triton" in r]

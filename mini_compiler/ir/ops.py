@@ -142,6 +142,7 @@ class Function:
     loc: Location = UNKNOWN_LOCATION
     arg_attrs: list[dict[str, Any]] = field(default_factory=list)
     constexprs: dict[str, Any] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)  # facts passes leave for later ones
 
     @property
     def args(self) -> list[Value]:

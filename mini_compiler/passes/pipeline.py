@@ -1,6 +1,8 @@
 """The pass manager: runs passes in order and can record the IR after each one.
 
-``PassManager(DEFAULT_PASSES).run(fn)`` transforms ``fn`` in place. With ``record=True`` the text
+``PassManager(DEFAULT_PASSES).run(fn)`` transforms ``fn`` in place. (The GPU back end runs its
+own passes, ``passes/gpu``, through a second manager: their stages are ``tile.gpu.<pass>``.)
+With ``record=True`` the text
 of the IR before any pass (``"tile"``) and after each pass (``"tile.<pass name>"``) is kept in
 ``manager.stages``; ``snapshots=True`` also keeps a deep copy of the IR itself after each pass,
 which is how the test harness interprets every intermediate form.
@@ -30,11 +32,13 @@ DEFAULT_PASSES: list[tuple[str, Pass]] = [
 
 class PassManager:
     def __init__(self, passes: list[tuple[str, Pass]] | None = None, record: bool = True,
-                 snapshots: bool = False, on_stage: Callable[[str, str], None] | None = None):
+                 snapshots: bool = False, on_stage: Callable[[str, str], None] | None = None,
+                 first_stage: str | None = "tile"):
         self.passes = list(DEFAULT_PASSES if passes is None else passes)
         self.record = record
         self.keep_snapshots = snapshots
         self.on_stage = on_stage
+        self.first_stage = first_stage  # the name of the input's stage, or None: not recorded
         self.stages: dict[str, str] = {}
         self.snapshots: list[tuple[str, Function]] = []
 
@@ -49,7 +53,8 @@ class PassManager:
             self.snapshots.append((name, copy.deepcopy(fn)))
 
     def run(self, fn: Function) -> Function:
-        self._stage("tile", fn)
+        if self.first_stage:
+            self._stage(self.first_stage, fn)
         for name, run_pass in self.passes:
             fn = run_pass(fn)
             self._stage(f"tile.{name}", fn)

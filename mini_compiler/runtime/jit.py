@@ -224,7 +224,11 @@ class JITFunction:
             dims = normalise_grid(grid, {})
         if dims[0] * dims[1] * dims[2] == 0:
             return compiled
-        compiled.launch(binder.runtime_args(values), dims)
+        launch_raw = getattr(compiled.artifact, "launch_raw", None)
+        if launch_raw is not None:  # the GPU: addresses and numbers are all it needs
+            launch_raw(binder.raw_args(values), dims)
+        else:
+            compiled.launch(binder.runtime_args(values), dims)
         return compiled
 
 

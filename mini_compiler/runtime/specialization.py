@@ -208,6 +208,22 @@ class FastBinder:
                 return None
         return tuple(parts)
 
+    def raw_args(self, values: list) -> list:
+        """The runtime arguments as plain numbers (a tensor's device address): all a GPU launch
+        needs, without building a TensorArg per tensor."""
+        out = []
+        for value, is_constexpr in zip(values, self.constexpr, strict=True):
+            if is_constexpr or value is None:
+                continue
+            kind = type(value)
+            if kind is int or kind is float:
+                out.append(value)
+            elif kind is bool:
+                out.append(int(value))
+            else:
+                out.append(value.data_ptr())
+        return out
+
     def runtime_args(self, values: list) -> list:
         """What :func:`specialise` puts in ``runtime_args``: tensors, ints and floats."""
         out = []

@@ -54,8 +54,14 @@ def test_debug_switch_prints_the_gpu_stages(capsys):
     compiled = compiled_vector_add()
     gpu.compile_tile_ir(compiled.layout_ir, gpu.GpuOptions(), debug={"ir", "llvm", "ptx"})
     out = capsys.readouterr().out
-    for banner in ("// ----- tile.gpu -----", "// ----- llvm -----", "// ----- ptx -----"):
+    for banner in ("// ----- tile.gpu.coalesce -----", "// ----- tile.gpu.assign_layouts -----",
+                   "// ----- tile.gpu.allocate_shared_memory -----",
+                   "// ----- tile.gpu.insert_barriers -----", "// ----- llvm -----",
+                   "// ----- ptx -----"):
         assert banner in out
+    assert set(compiled.asm) >= {"tile.gpu.coalesce", "tile.gpu.assign_layouts",
+                                 "tile.gpu.allocate_shared_memory", "tile.gpu.insert_barriers",
+                                 "tile.gpu"}
 
 
 @pytest.mark.skipif(ON_GPU, reason="checks the message given where there is no GPU")

@@ -3,7 +3,9 @@
 Stages (each kept as text in ``GpuKernel.asm``, printed when ``MINI_COMPILER_DEBUG`` names it):
 
 ==============  ===========================================================================
-``tile.gpu``    Tile IR with layouts, ``vector_width``, shared-memory offsets and barriers
+``tile.gpu.*``  Tile IR after each GPU pass (``gpu.coalesce``, ``gpu.assign_layouts``,
+                ``gpu.allocate_shared_memory``, ``gpu.insert_barriers``)
+``tile.gpu``    the last of them: layouts, ``vector_width``, shared-memory offsets, barriers
 ``llvm``        the per-thread LLVM IR we generate (NVVM intrinsics, inline PTX)
 ``llvm.opt``    the same after LLVM's -O3
 ``ptx``         NVPTX's output for ``sm_90``, linted for unresolved intrinsics
@@ -16,8 +18,10 @@ from __future__ import annotations
 
 import copy
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ...errors import CompilationError
 from ...ir.ops import Function
 from ...ir.printer import print_function
 from ...passes.gpu.allocate_shared_memory import allocate_shared_memory
@@ -25,6 +29,7 @@ from ...passes.gpu.assign_layouts import assign_layouts
 from ...passes.gpu.axis_info import analyse_axis_info
 from ...passes.gpu.coalesce import VectorWidthRule, coalesce, vector_width
 from ...passes.gpu.insert_barriers import insert_barriers
+from ...passes.pipeline import PassManager
 from . import nvvm
 from .driver import CTYPES_FOR_LLVM, LoadedKernel, load_kernel, torch_current_stream
 from .lint import check_ptx
@@ -74,6 +79,21 @@ class GpuKernel:
             types.append(ctype)
         return tuple(values), tuple(types)
 
+    def __post_init__(self) -> None:
+        self._ctypes = tuple(CTYPES_FOR_LLVM[kind] for kind in self.param_types)
+
+    def launch_raw(self, values: list, grid: tuple[int, int, int]) -> None:
+        """The warm launch path: ``values`` are already plain numbers (device addresses for
+        tensors); no per-argument objects are built. On torch's current device and stream."""
+        import torch
+
+        device = torch.cuda.current_device()
+        loaded = self._loaded.get(device)
+        if loaded is None:
+            loaded = self._loaded[device] = load_kernel(self.ptx, self.name, device)
+        loaded.launch(grid, self.num_warps * nvvm.WARP_SIZE, (tuple(values), self._ctypes),
+                      torch_current_stream(device))
+
     def launch(self, runtime_args: list, grid: tuple[int, int, int],
                stream: int | None = None) -> None:
         """Run on the current CUDA device, on torch's current stream unless ``stream`` is given.
@@ -87,7 +107,7 @@ class GpuKernel:
         if device not in self._loaded:
             self._loaded[device] = load_kernel(self.ptx, self.name, device)
         if stream is None:
-            stream = torch_current_stream()
+            stream = torch_current_stream(device)
         self._loaded[device].launch(grid, self.num_warps * nvvm.WARP_SIZE,
                                     self.pack_arguments(runtime_args), stream)
 
@@ -97,18 +117,37 @@ def _param_type(value) -> str:
     return "ptr" if element.is_pointer else element.name
 
 
-def run_gpu_passes(fn: Function, options: GpuOptions) -> int:
-    """Annotate ``fn`` in place for the GPU; return its shared-memory bytes."""
-    axis_info = analyse_axis_info(fn)
-    widths = coalesce(fn, axis_info, options.vector_width)
-    assign_layouts(fn, options.num_warps, widths)
-    shared_bytes = allocate_shared_memory(fn)
-    if shared_bytes > MAX_STATIC_SHARED_BYTES:
-        raise ValueError(f"kernel {fn.name} needs {shared_bytes} bytes of shared memory for "
-                         f"layout conversions; the limit for static shared memory is "
-                         f"{MAX_STATIC_SHARED_BYTES}: use smaller blocks")
-    insert_barriers(fn)
-    return shared_bytes
+def gpu_passes(options: GpuOptions) -> list[tuple[str, Callable[[Function], Function]]]:
+    """The GPU passes in order, each ``Function -> Function`` with its name (its stage is
+    ``tile.gpu.<name>``). What a pass learns for a later one is left in ``fn.attrs``."""
+
+    def coalesce_accesses(fn: Function) -> Function:
+        fn.attrs["vector_widths"] = coalesce(fn, analyse_axis_info(fn), options.vector_width)
+        return fn
+
+    def layouts(fn: Function) -> Function:
+        return assign_layouts(fn, options.num_warps, fn.attrs.get("vector_widths", {}))
+
+    def shared_memory(fn: Function) -> Function:
+        shared_bytes = allocate_shared_memory(fn)
+        if shared_bytes > MAX_STATIC_SHARED_BYTES:
+            raise CompilationError(
+                f"the kernel needs {shared_bytes} bytes of shared memory for layout conversions "
+                f"and reductions; the limit for static shared memory is "
+                f"{MAX_STATIC_SHARED_BYTES}: use smaller blocks", fn.loc, fn.name)
+        fn.attrs["shared_bytes"] = shared_bytes
+        return fn
+
+    return [("gpu.coalesce", coalesce_accesses), ("gpu.assign_layouts", layouts),
+            ("gpu.allocate_shared_memory", shared_memory), ("gpu.insert_barriers", insert_barriers)]
+
+
+def run_gpu_passes(fn: Function, options: GpuOptions, manager: PassManager | None = None) -> int:
+    """Annotate ``fn`` in place for the GPU (through ``manager``, which records each stage);
+    return its shared-memory bytes."""
+    manager = manager or PassManager(gpu_passes(options), record=False, first_stage=None)
+    manager.run(fn)
+    return fn.attrs["shared_bytes"]
 
 
 def compile_tile_ir(fn: Function, options: GpuOptions | None = None,
@@ -122,9 +161,11 @@ def compile_tile_ir(fn: Function, options: GpuOptions | None = None,
     fn = copy.deepcopy(fn)
     if name:
         fn.name = name
-    shared_bytes = run_gpu_passes(fn, options)
-    asm: dict[str, str] = {"tile.gpu": print_function(fn)}
-    _show(debug, "ir", "tile.gpu", asm["tile.gpu"])
+    on_stage = (lambda stage, text: _show(debug, "ir", stage, text)) if "ir" in debug else None
+    manager = PassManager(gpu_passes(options), record=True, first_stage=None, on_stage=on_stage)
+    shared_bytes = run_gpu_passes(fn, options, manager)
+    asm: dict[str, str] = dict(manager.stages)
+    asm["tile.gpu"] = print_function(fn)  # the IR the lowering reads (= the last GPU stage)
     module = lower_to_llvm(fn, options.num_warps, shared_bytes, options.butterfly_offsets)
     asm["llvm"] = str(module)
     _show(debug, "llvm", "llvm", asm["llvm"])

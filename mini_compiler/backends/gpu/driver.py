@@ -26,7 +26,14 @@ class CudaDriverError(RuntimeError):
     """A CUDA driver call failed; the message names the call and the driver's error."""
 
 
+_DRIVER = None
+_SUCCESS: Any = None
+
+
 def _driver():
+    global _DRIVER, _SUCCESS
+    if _DRIVER is not None:
+        return _DRIVER
     try:
         from cuda.bindings import driver
     except ImportError as error:  # pragma: no cover - depends on the machine
@@ -34,6 +41,7 @@ def _driver():
             "the GPU back end needs NVIDIA's Python driver bindings: pip install "
             "'cuda-bindings>=13' (or the project's [gpu] extra)"
         ) from error
+    _DRIVER, _SUCCESS = driver, driver.CUresult.CUDA_SUCCESS
     return driver
 
 
@@ -88,11 +96,16 @@ class LoadedKernel:
 
         ``args`` is ``(values, ctypes_types)``; see the module docstring.
         """
-        make_current(self.device_ordinal)
+        driver = _driver()
+        context = _primary_context(self.device_ordinal)
         gx, gy, gz = grid
-        _check(_driver().cuLaunchKernel(self.function, gx, gy, gz, threads_per_block, 1, 1,
-                                        shared_memory_bytes, stream, args, 0),
-               f"cuLaunchKernel({self.name})")
+        # Two driver calls and nothing else: this is the whole per-launch cost on the host.
+        error = driver.cuCtxSetCurrent(context)[0]
+        if error == _SUCCESS:
+            error = driver.cuLaunchKernel(self.function, gx, gy, gz, threads_per_block, 1, 1,
+                                          shared_memory_bytes, stream, args, 0)[0]
+        if error != _SUCCESS:
+            _check((error,), f"cuLaunchKernel({self.name})")
 
 
 def load_kernel(ptx: str, name: str, device_ordinal: int = 0) -> LoadedKernel:
@@ -117,8 +130,15 @@ CTYPES_FOR_LLVM = {
 }
 
 
-def torch_current_stream() -> int:
-    """The integer handle of torch's current CUDA stream (what a launch should be ordered on)."""
+def torch_current_stream(device: int | None = None) -> int:
+    """The integer handle of torch's current CUDA stream (what a launch should be ordered on).
+
+    ``torch._C._cuda_getCurrentRawStream`` answers in well under a microsecond;
+    ``torch.cuda.current_stream()`` builds a Python Stream object first (several microseconds),
+    and is the fallback where the private call is missing."""
     import torch
 
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    if raw is not None:
+        return int(raw(torch.cuda.current_device() if device is None else device))
     return int(torch.cuda.current_stream().cuda_stream)

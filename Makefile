@@ -94,4 +94,4 @@ bench: $(STAMP)
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) book/_build book/lessons book/generated .pytest_cache
+	rm -rf $(VENV) $(LATEST) book/_build book/lessons book/generated .pytest_cache

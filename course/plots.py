@@ -16,7 +16,7 @@ def throughput(
     sizes: Sequence[float],
     series: Mapping[str, Sequence[float]],
     *,
-    ceiling: float | None = None,
+    ceiling: float | Mapping[str, float] | None = None,
     ceiling_label: str = "measured ceiling",
     xlabel: str = "problem size",
     ylabel: str = "GB/s",
@@ -24,17 +24,20 @@ def throughput(
     logx: bool = True,
     on_gpu: bool = True,
 ):
-    """Plot one line per entry of ``series`` (name -> values at ``sizes``) and the ceiling."""
+    """Plot one line per entry of ``series`` (name -> values at ``sizes``) and the ceiling.
+
+    ``ceiling`` is one measured value (labelled ``ceiling_label``) or several, as a mapping from
+    label to value (say one per dtype): each is drawn as its own dashed line, with its value.
+    A series whose name contains "graph" is drawn dotted, beside its per-call twin.
+    """
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, values in series.items():
-        ax.plot(sizes, values, marker="o", label=name)
-    if ceiling is not None:
+        style = ":" if "graph" in name else "-"
+        ax.plot(sizes, values, marker="o", linestyle=style, label=name)
+    ceilings = {ceiling_label: ceiling} if isinstance(ceiling, (int, float)) else (ceiling or {})
+    for (label, value), dashes in zip(ceilings.items(), ("--", "-.", (0, (5, 5))), strict=False):
         ax.axhline(
-            ceiling,
-            color="black",
-            linestyle="--",
-            linewidth=1,
-            label=f"{ceiling_label} ({ceiling:.0f})",
+            value, color="black", linestyle=dashes, linewidth=1, label=f"{label} ({value:.4g})"
         )
     if logx:
         ax.set_xscale("log", base=2)

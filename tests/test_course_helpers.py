@@ -83,15 +83,29 @@ def test_show_finds_the_source_of_a_triton_kernel():
 
 
 def test_grader_scores_an_unsolved_and_a_solved_notebook(tmp_path):
-    import shutil
+    """The released lesson 1 as handed out, and with every answer filled in from solutions/."""
+    import nbformat
 
     from course import grade
 
     root = results.RESULTS_DIR.parent.parent
-    solved = shutil.copy(root / "solutions" / "01_vector_add.ipynb", tmp_path / "solved.ipynb")
-    unsolved = shutil.copy(root / "notebooks" / "01_vector_add.ipynb", tmp_path / "unsolved.ipynb")
-    good = grade.grade_notebook(type(tmp_path)(solved))
-    bad = grade.grade_notebook(type(tmp_path)(unsolved))
+    name = "01_vector_add.ipynb"
+    released = nbformat.read(root / "notebooks" / name, as_version=4)
+    solution = nbformat.read(root / "solutions" / name, as_version=4)
+    solved = nbformat.from_dict(released)
+    for mine, theirs in zip(solved.cells, solution.cells, strict=True):
+        if mine.metadata.get("nbgrader", {}).get("solution"):
+            mine.source = "\n".join(
+                line for line in theirs.source.split("\n") if "### BEGIN SOLUTION" not in line
+                and "### END SOLUTION" not in line
+            )  # fmt: skip
+    paths = {}
+    for who, nb in (("solved", solved), ("unsolved", released)):
+        paths[who] = tmp_path / who / name
+        paths[who].parent.mkdir()
+        nbformat.write(nb, paths[who])
+    good = grade.grade_notebook(paths["solved"])
+    bad = grade.grade_notebook(paths["unsolved"])
     assert good.possible == bad.possible >= 3
-    assert good.scored == good.possible
+    assert good.scored == good.possible, [c.message for c in good.checks]
     assert bad.scored == 0 and all("not solved yet" in c.message for c in bad.checks)

@@ -40,7 +40,7 @@ def _check_guard(exercise: str, buffer: torch.Tensor, n: int, block: int) -> Non
         raise WrongAnswer(
             f"{exercise}: with n={n} and BLOCK_SIZE={block} your kernel wrote {len(stray)} "
             f"element(s) past the end of the output (first at offset {n + int(stray[0])}). "
-            "On a GPU that silently corrupts other memory. Store with mask=offsets < n_elements."
+            "On a GPU that corrupts other memory or faults. Store with mask=offsets < n_elements."
         )
 
 

@@ -499,12 +499,15 @@ def attention_forward(
     config: FwdConfig | None = None,
     split_diagonal: bool = True,
     heavy_first: bool = True,
+    kernel=None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the forward kernel; return ``(o, lse)``.
 
     ``lse`` (B, H, N, fp32) is the base-2 log-sum-exp of each row's scaled scores, all the
     backward pass needs to recompute the probabilities. ``split_diagonal`` and ``heavy_first``
     exist so the lesson can measure what each causal optimisation buys; leave them on.
+    ``kernel`` launches another compilation of :func:`attention_fwd_kernel` instead of Triton's,
+    such as ``mini_compiler.jit(attention_fwd_kernel)`` for x86 code on a CPU.
     """
     _validate(q, k, v)
     batch, heads, n, head_dim = q.shape
@@ -516,7 +519,7 @@ def attention_forward(
     # fp16 exponentials need inline PTX (no interpreter) and feed an fp16 product (no bf16)
     half_exp = cfg.half_exp and q.dtype == torch.float16 and configure().on_gpu
     grid = (triton.cdiv(n, cfg.block_m), batch * heads)
-    attention_fwd_kernel[grid](
+    (kernel or attention_fwd_kernel)[grid](
         q, k, v, o, lse, n, _scale(head_dim, sm_scale) * LOG2E,
         HEAD_DIM=head_dim, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, CAUSAL=bool(causal),
         EVEN_N=even, SPLIT_DIAGONAL=split_diagonal, HEAVY_FIRST=heavy_first, HALF_EXP=half_exp,

@@ -39,7 +39,6 @@ os.environ.pop("TRITON_INTERPRET", None)
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from triton.backends.nvidia.compiler import get_ptxas
 
 job = json.loads(sys.stdin.read())
 with tempfile.TemporaryDirectory() as folder:  # Triton reads a kernel's source from its file
@@ -56,8 +55,18 @@ with tempfile.TemporaryDirectory() as folder:  # Triton reads a kernel's source 
         options={"num_warps": job["num_warps"], "num_stages": job["num_stages"]})
 # Assemble with the ptxas Triton chose for sm_90: it reads the PTX version Triton wrote
 # (Triton 3.9 moved sm_90 to its newer ptxas and a newer PTX version).
+# (Triton 3.9 moved sm_90 to its newer ptxas and a newer PTX version). Older Triton releases
+# name it differently, or have a single ptxas: then the default one is right.
+try:
+    from triton.backends.nvidia.compiler import get_ptxas
+    try:
+        chosen = get_ptxas(90).path
+    except TypeError:  # releases whose get_ptxas takes no architecture
+        chosen = get_ptxas().path
+except Exception:  # noqa: BLE001 - no such helper: mini_compiler finds Triton's ptxas itself
+    chosen = None
 print(json.dumps({"ptx": compiled.asm["ptx"], "shared": compiled.metadata.shared,
-                  "ptxas": get_ptxas(90).path}))
+                  "ptxas": chosen}))
 """
 
 
@@ -132,7 +141,7 @@ def compile_for_sm90(
         raise RuntimeError(f"Triton could not compile {name} for sm_90:\n{result.stderr[-2000:]}")
     compiled = json.loads(result.stdout.strip().splitlines()[-1])
     report = ptxas.assemble(  # Triton targets sm_90a
-        compiled["ptx"], arch="sm_90a", ptxas=Path(compiled["ptxas"])
+        compiled["ptx"], arch="sm_90a", ptxas=Path(compiled["ptxas"]) if compiled["ptxas"] else None
     ).kernel()
     return CompiledResources(
         name=name,

@@ -21,7 +21,8 @@ usage::
 
     python -m course.student_notebooks           # write notebooks/ from solutions/
     python -m course.student_notebooks --check   # fail if notebooks/ is stale or leaks an answer
-    python -m course.student_notebooks --nbgrader-source DIR   # the solutions as nbgrader's source
+    # the solutions (all, or the lessons named) as an nbgrader course's source/ folder wants them
+    python -m course.student_notebooks --nbgrader-source DIR [--lesson 01_vector_add ...]
 """
 
 from __future__ import annotations
@@ -214,12 +215,25 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="write the solutions, marked for nbgrader, to DIR (e.g. source/lesson1 of a course)",
     )
+    parser.add_argument(
+        "--lesson",
+        action="append",
+        metavar="NAME",
+        help="with --nbgrader-source: only this lesson (e.g. 01_vector_add); repeat for more",
+    )
     parser.add_argument("--solutions", type=Path, default=ROOT / "solutions")
     parser.add_argument("--notebooks", type=Path, default=ROOT / "notebooks")
     args = parser.parse_args(argv)
     if args.nbgrader_source:
+        sources = sorted(args.solutions.glob("*.ipynb"))
+        if args.lesson:
+            unknown = sorted(set(args.lesson) - {src.stem for src in sources})
+            if unknown:
+                known = ", ".join(src.stem for src in sources)
+                parser.error(f"no lesson {', '.join(unknown)} in {args.solutions} (known: {known})")
+            sources = [src for src in sources if src.stem in args.lesson]
         args.nbgrader_source.mkdir(parents=True, exist_ok=True)
-        for src in sorted(args.solutions.glob("*.ipynb")):
+        for src in sources:
             nb = make_nbgrader_source(nbformat.read(src, as_version=4), src.name)
             (args.nbgrader_source / src.name).write_text(_render(nb))
             print(f"wrote {args.nbgrader_source / src.name}")

@@ -97,3 +97,24 @@ def test_check_mode_finds_stale_missing_and_leaking_notebooks(tmp_path):
     assert "a.ipynb in notebooks/ is not what solutions/ generates" in found
     assert any("an answer or hidden test leaked" in p for p in found)
     assert sn.main(["--check", "--solutions", str(solutions), "--notebooks", str(notebooks)]) == 1
+
+
+def test_nbgrader_source_keeps_answers_marks_cells_and_picks_lessons(tmp_path, capsys):
+    solutions, source = tmp_path / "solutions", tmp_path / "source"
+    solutions.mkdir()
+    solution = _notebook(
+        _code("### BEGIN SOLUTION\nx = 1\n### END SOLUTION", "exercise"), _code("c()", "check")
+    )
+    for name in ("01_a.ipynb", "02_b.ipynb"):
+        nbformat.write(solution, solutions / name)
+    args = ["--nbgrader-source", str(source), "--solutions", str(solutions)]
+    assert sn.main([*args, "--lesson", "02_b"]) == 0
+    assert [p.name for p in source.iterdir()] == ["02_b.ipynb"]
+    exercise, check = nbformat.read(source / "02_b.ipynb", as_version=4).cells
+    assert sn.BEGIN_SOLUTION in exercise.source  # nbgrader removes the answer itself
+    assert exercise.metadata["nbgrader"]["solution"] is True
+    assert check.metadata["nbgrader"] == {**check.metadata["nbgrader"], "grade": True, "points": 1}
+    assert exercise.outputs == [] and check.outputs == []
+    with pytest.raises(SystemExit):
+        sn.main([*args, "--lesson", "03_c"])
+    assert "no lesson 03_c" in capsys.readouterr().err

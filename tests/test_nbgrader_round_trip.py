@@ -21,7 +21,7 @@ from course.student_notebooks import main as student_notebooks
 api = pytest.importorskip("nbgrader.api", reason="nbgrader comes with the `grading` extra")
 
 LESSON = "01_vector_add"
-ASSIGNMENT = "lesson1"
+ASSIGNMENT = "lessons"  # one assignment holding all four lessons
 CONFIG = """\
 c = get_config()
 c.CourseDirectory.course_id = "triton-course"

@@ -1,6 +1,6 @@
 """Checks for lesson 2's compiler exercises, in the course's words.
 
-The checks themselves live with the compiler (:mod:`mini_compiler.backends.gpu.exercises`): they
+The checks themselves live with the compiler (:mod:`mini_compiler.tools.gpu_exercises`): they
 replay a learner's shuffle offsets on a simulated warp, compare a vector-width rule with the
 compiler's own on many cases, compile kernels with the learner's rule to PTX and, where there is a
 GPU, run them against torch. This module only wraps them the way every course check behaves: an
@@ -30,7 +30,7 @@ def _where_it_ran() -> str:
 
 def check_butterfly_offsets(butterfly_offsets) -> None:
     """``butterfly_offsets(lanes, lane_stride)``: the xor distances of a warp reduction."""
-    from mini_compiler.backends.gpu import exercises
+    from mini_compiler.tools import gpu_exercises as exercises
 
     _run("butterfly_offsets", exercises.check_butterfly_offsets, butterfly_offsets)
     where = _where_it_ran()
@@ -43,7 +43,7 @@ def check_butterfly_offsets(butterfly_offsets) -> None:
 
 def check_vector_width(vector_width) -> None:
     """``vector_width(contiguity, divisibility, elem_bytes)``: the widest legal access."""
-    from mini_compiler.backends.gpu import exercises
+    from mini_compiler.tools import gpu_exercises as exercises
 
     _run("vector_width", exercises.check_vector_width, vector_width)
     where = _where_it_ran()

@@ -290,3 +290,20 @@ def reduce_combine(b: ir.IRBuilder, kind: str, element: ScalarType, acc: ir.Valu
             return b.fadd(acc, x, flags=("reassoc", "nsz") if fast else ())
         return b.add(acc, x)
     return ELEMENT_RULES["tile.maximum" if kind == "max" else "tile.minimum"](b, element, acc, x)
+
+
+def loop_condition(b: ir.IRBuilder, iv: ir.Value, upper: ir.Value, step: ir.Value) -> ir.Value:
+    """``range``'s test: ``iv < upper`` for a positive step, ``iv > upper`` for a negative one."""
+    if isinstance(step, ir.Constant):
+        return b.icmp_signed("<" if step.constant > 0 else ">", iv, upper)
+    up = b.icmp_signed("<", iv, upper)
+    down = b.icmp_signed(">", iv, upper)
+    return b.select(b.icmp_signed(">", step, ir.Constant(step.type, 0)), up, down)
+
+
+def row_major_strides(shape: tuple[int, ...]) -> list[int]:
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return strides[::-1]

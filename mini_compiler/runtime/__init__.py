@@ -1,5 +1,2 @@
-"""The runtime: specialisation, the compile cache and the ``kernel[grid](...)`` launch."""
-
-from .jit import CompiledKernel, JITFunction, jit
-
-__all__ = ["CompiledKernel", "JITFunction", "jit"]
+"""The runtime: specialisation, the compile cache and the ``kernel[grid](...)`` launch
+(``jit.py``). The compile path itself is ``mini_compiler/driver.py``."""

@@ -17,77 +17,19 @@ store check that it stays inside its tensor.
 from __future__ import annotations
 
 import os
-import sys
-from dataclasses import dataclass, field
-from typing import Any
 
-from ..backends import backend_for_device
+from ..driver import CompiledKernel, compile_specialisation, debug_stages, print_stage
 from ..errors import LaunchError
-from ..frontend.codegen import build_tile_ir, kernel_source, python_function_of
-from ..interpreter import Memory, interpret
-from ..ir.ops import Function
-from ..passes.pipeline import PassManager
+from ..frontend.source import kernel_source, python_function_of
 from .cache import KernelCache
-from .specialization import FastBinder, Specialisation, TensorArg, specialise
+from .grid import normalise_grid
+from .specialization import FastBinder, Specialisation, specialise
+
+__all__ = ["CompiledKernel", "JITFunction", "debug_stages", "jit", "normalise_grid",
+           "print_stage"]
 
 LAUNCH_OPTIONS = ("num_warps", "num_stages", "num_ctas", "maxnreg", "enable_fp_fusion",
                   "bounds_check", "backend")
-DEBUG_STAGES = {"ir", "llvm", "asm", "ptx"}
-
-
-def debug_stages() -> set[str]:
-    """The stages MINI_COMPILER_DEBUG asks to print: a comma list of ir, llvm, asm, or all."""
-    raw = os.environ.get("MINI_COMPILER_DEBUG", "")
-    names = {part.strip().lower() for part in raw.split(",") if part.strip()}
-    if "all" in names or "1" in names:
-        return set(DEBUG_STAGES)
-    return names & DEBUG_STAGES
-
-
-def print_stage(name: str, text: str) -> None:
-    print(f"// ----- {name} -----\n{text}", file=sys.stdout, flush=True)
-
-
-@dataclass
-class CompiledKernel:
-    """One specialisation, compiled: the optimised Tile IR, every stage's text, and a launcher."""
-
-    name: str
-    tile_ir: Function
-    asm: dict[str, str] = field(default_factory=dict)
-    artifact: Any = None
-    backend: str = "cpu"
-
-    def launch(self, runtime_args: list, grid: tuple[int, int, int]) -> None:
-        if self.backend == "interpreter":
-            memory = Memory()
-            values = []
-            for a in runtime_args:
-                if isinstance(a, TensorArg):
-                    memory.add(a.name, a.address, a.nbytes)
-                    values.append(a.address)
-                else:
-                    values.append(a)
-            interpret(self.tile_ir, values, grid, memory)
-        else:
-            self.artifact.launch(runtime_args, grid)
-
-
-def normalise_grid(grid, meta: dict) -> tuple[int, int, int]:
-    if callable(grid):
-        grid = grid(meta)
-    if isinstance(grid, int):
-        grid = (grid,)
-    try:
-        dims = tuple(int(g) for g in grid)
-    except TypeError:
-        raise LaunchError(f"grid must be a tuple of ints or a callable returning one, got "
-                          f"{grid!r}") from None
-    if not 1 <= len(dims) <= 3 or any(d < 0 for d in dims):
-        raise LaunchError(f"grid must have 1 to 3 non-negative sizes, got {dims}")
-    return dims + (1,) * (3 - len(dims))
-
-
 class JITFunction:
     """A kernel compiled by mini_compiler. Create it with :func:`jit`."""
 
@@ -139,22 +81,9 @@ class JITFunction:
         compiled = self.cache.get(key)
         if compiled is not None:
             return compiled
-        debug = debug_stages()
-        on_stage = (lambda name, text: print_stage(name, text)) if "ir" in debug else None
-        tile_ir = build_tile_ir(self.fn, spec.params)
-        manager = PassManager(record=True, on_stage=on_stage)
-        tile_ir = manager.run(tile_ir)
-        compiled = CompiledKernel(self.__name__, tile_ir, dict(manager.stages),
-                                  backend=backend_name)
-        if backend_name != "interpreter":
-            backend = backend_for_device(backend_name)
-            artifact = backend.compile(tile_ir, {
-                "kernel_name": self.__name__, "bounds_check": options["bounds_check"],
-                "num_warps": options.get("num_warps"), "num_stages": options.get("num_stages"),
-                "debug": debug,
-            })
-            compiled.artifact = artifact
-            compiled.asm.update(artifact.asm)
+        compiled = compile_specialisation(self.fn, spec, backend_name, {
+            "bounds_check": options["bounds_check"], "num_warps": options.get("num_warps"),
+            "num_stages": options.get("num_stages")}, self.__name__)
         self.cache[key] = compiled
         return compiled
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mini_compiler.backends.gpu import exercises, nvvm
+from mini_compiler.backends.gpu import nvvm
 from mini_compiler.passes.gpu.coalesce import vector_width
+from mini_compiler.tools import gpu_exercises as exercises
 
 
 def test_reference_rules_pass_without_a_gpu():

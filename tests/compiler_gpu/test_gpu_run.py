@@ -160,8 +160,9 @@ def test_launch_is_ordered_on_torchs_current_stream():
 
 
 def test_exercise_checks_run_the_reference_rules_on_the_gpu():
-    from mini_compiler.backends.gpu import exercises, nvvm
+    from mini_compiler.backends.gpu import nvvm
     from mini_compiler.passes.gpu.coalesce import vector_width
+    from mini_compiler.tools import gpu_exercises as exercises
 
     exercises.check_butterfly_offsets(nvvm.butterfly_offsets, run=True)
     exercises.check_vector_width(vector_width, run=True)

@@ -84,10 +84,6 @@ from ...ir.ops import (
     Op,
     Value,
     count_uses,
-    dot_parts,
-    for_parts,
-    load_parts,
-    store_parts,
     walk_ops,
 )
 from ...ir.types import ScalarType, TileType
@@ -105,6 +101,8 @@ from ..llvm_core import (
     memory_type,
     round_to_bf16,
 )
+from .memory import MemoryLowering
+from .regions import RegionLowering
 
 PTR = ir.PointerType()
 __all__ = ["ELEMENTWISE_LOWERINGS", "bf16_bits", "bf16_to_float", "is_float", "lower_to_llvm",
@@ -159,15 +157,10 @@ EXPENSIVE = {"tile.exp", "tile.exp2", "tile.log", "tile.log2", "tile.sqrt", "til
              "tile.cos", "tile.div", "tile.mod", "tile.floordiv", "tile.trans", "tile.reshape"}
 
 
-def _row_major_strides(shape: tuple[int, ...]) -> list[int]:
-    strides, step = [], 1
-    for d in reversed(shape):
-        strides.append(step)
-        step *= d
-    return strides[::-1]
+_row_major_strides = llvm_core.row_major_strides
 
 
-class TileToLLVM:
+class TileToLLVM(MemoryLowering, RegionLowering):
     """Lowers one Tile IR Function to an LLVM module with the kernel function described above."""
 
     def __init__(self, fn: Function, kernel_name: str, bounds_check: bool = False,
@@ -440,327 +433,19 @@ class TileToLLVM:
         return ir.Constant(t, float(value))
 
     # ---------------------------------------------------------------- memory
-    def _pointer_provenance(self) -> dict[Value, int | None]:
-        """For each pointer value, the index of the parameter it points into (None: unknown)."""
-        origin: dict[Value, int | None] = {}
-        for i, arg in enumerate(self.fn.args):
-            if arg.type.element.is_pointer:
-                origin[arg] = i
 
-        def visit(block: Block):
-            for op in block.ops:
-                if op.name in ("tile.splat", "tile.broadcast", "tile.expand_dims", "tile.trans",
-                               "tile.addptr"):
-                    if op.operands[0] in origin:
-                        origin[op.result] = origin[op.operands[0]]
-                elif op.name == "tile.where" and op.result.type.element.is_pointer:
-                    a, c = origin.get(op.operands[1]), origin.get(op.operands[2])
-                    origin[op.result] = a if a == c else None
-                elif op.name == "tile.for":
-                    _, _, _, inits = for_parts(op)
-                    carried = zip(op.regions[0].args[1:], inits, op.results, strict=True)
-                    for arg, init, result in carried:
-                        if init in origin:
-                            origin[arg] = origin[result] = origin[init]
-                    visit(op.regions[0])
-                elif op.name == "tile.if":
-                    for region in op.regions:
-                        visit(region)
-                    yields = [r.ops[-1].operands for r in op.regions]
-                    for k, result in enumerate(op.results):
-                        a, c = origin.get(yields[0][k]), origin.get(yields[1][k])
-                        if a is not None and a == c:
-                            origin[result] = a
 
-        visit(self.fn.body)
-        return origin
 
-    def check_bounds(self, op: Op, pointer_value: Value, address: ir.Value) -> None:
-        """Bounds-checked mode: leave the kernel with an error record if ``address`` is outside
-        the tensor ``pointer_value`` was derived from."""
-        b = self.builder
-        element = pointer_value.type.element.pointee
-        size = ir.Constant(I64, max(1, element.bits // 8))
-        address_int = b.ptrtoint(address, I64)
-        param = self.provenance.get(pointer_value)
-        candidates = [param] if param is not None else self.pointer_params
-        inside = ir.Constant(I1, 0)
-        offset = None
-        for p in candidates:
-            base = b.ptrtoint(self.params[p], I64)
-            delta = b.sub(address_int, base)
-            ok = b.and_(b.icmp_signed(">=", delta, ir.Constant(I64, 0)),
-                        b.icmp_signed("<=", b.add(delta, size), self.extents[p]))
-            inside = b.or_(inside, ok)
-            if offset is None:
-                offset = b.sdiv(delta, size)
-        self.checked_ops.append(op)
-        fn = b.function
-        bad = fn.append_basic_block("out_of_bounds")
-        good = fn.append_basic_block("in_bounds")
-        b.cbranch(inside, good, bad)
-        b.position_at_end(bad)
-        record = [ir.Constant(I64, 1), *(b.zext(p, I64) for p in self.pids),
-                  ir.Constant(I64, len(self.checked_ops) - 1),
-                  offset if offset is not None else ir.Constant(I64, -1)]
-        for k, v in enumerate(record):
-            b.store(v, b.gep(self.error_ptr, [ir.Constant(I64, k)], source_etype=I64))
-        b.atomic_rmw("xchg", self.failed_flag, ir.Constant(I64, 1), "release")
-        b.branch(self.return_block)
-        b.position_at_end(good)
 
-    def read_memory(self, address: ir.Value, element: ScalarType) -> ir.Value:
-        raw = self.builder.load(address, typ=memory_type(element))
-        return llvm_core.from_memory(self.builder, raw, element)
 
-    def write_memory(self, address: ir.Value, value: ir.Value, element: ScalarType) -> None:
-        self.builder.store(llvm_core.to_memory(self.builder, value, element), address)
 
-    def guarded(self, condition: ir.Value | None, then, otherwise=None) -> ir.Value | None:
-        """``then()`` only where ``condition`` holds; returns the phi of then()/otherwise()."""
-        if condition is None or (isinstance(condition, ir.Constant) and condition.constant == 1):
-            return then()
-        b = self.builder
-        fn = b.function
-        then_block = fn.append_basic_block("masked_on")
-        merge = fn.append_basic_block("masked_join")
-        before = b.block
-        b.cbranch(condition, then_block, merge)
-        b.position_at_end(then_block)
-        value = then()
-        then_end = b.block
-        b.branch(merge)
-        b.position_at_end(merge)
-        if value is None:
-            return None
-        phi = b.phi(value.type)
-        phi.add_incoming(value, then_end)
-        phi.add_incoming(otherwise, before)
-        return phi
 
-    def load_element(self, op: Op, idx: tuple) -> ir.Value:
-        ptr, mask, other = load_parts(op)
-        element = ptr.type.element.pointee
-        address = self.element(ptr, idx)
-        condition = self.element(mask, idx) if mask is not None else None
-        fallback = self.element(other, idx) if other is not None else \
-            self.constant(0, op.result.type.element)
 
-        def do_load():
-            if self.bounds_check:
-                self.check_bounds(op, ptr, address)
-            return self.read_memory(address, element)
 
-        return self.guarded(condition, do_load, fallback)
-
-    def atomic_add_element(self, op: Op, idx: tuple) -> ir.Value:
-        """``atomicrmw add`` (``fadd`` for floats) of one element, if its mask allows."""
-        ptr, value = op.operands[0], op.operands[1]
-        mask = op.operands[2] if op.attrs.get("has_mask") else None
-        element = ptr.type.element.pointee
-        address = self.element(ptr, idx)
-        v = self.element(value, idx)
-        condition = self.element(mask, idx) if mask is not None else None
-
-        def add():
-            if self.bounds_check:
-                self.check_bounds(op, ptr, address)
-            return self.builder.atomic_rmw("fadd" if element.is_float else "add", address, v,
-                                           "monotonic")
-
-        return self.guarded(condition, add, self.constant(0, element))
-
-    def reshape_index(self, op: Op, idx: tuple) -> tuple:
-        """The source index of element ``idx`` of a ``tile.reshape`` (both row-major)."""
-        b = self.builder
-        flat = self.flat_index(op.result.type.shape, idx)
-        source_shape = op.operands[0].type.shape
-        out = []
-        for size, stride in zip(source_shape, _row_major_strides(source_shape), strict=True):
-            out.append(b.urem(b.udiv(flat, ir.Constant(I64, stride)), ir.Constant(I64, size)))
-        return tuple(out)
-
-    def lower_scan(self, op: Op) -> None:
-        """A running sum along ``axis`` (from the end when ``reverse``), into a stack array."""
-        b = self.builder
-        (x,) = op.operands
-        axis, reverse = op.attrs["axis"], op.attrs.get("reverse", False)
-        element = op.result.type.element
-        t = compute_type(element)
-        shape = x.type.shape
-        result = self.alloca_tile(op.result.type)
-        accumulator = self.alloca(t)
-        size = shape[axis]
-
-        def outer(rest):
-            b.store(self.constant(0, element), accumulator)
-
-            def inner(k):
-                position = b.sub(ir.Constant(I64, size - 1), k) if reverse else k
-                full = list(rest)
-                full.insert(axis, position)
-                total = llvm_core.reduce_combine(b, "sum", element, b.load(accumulator, typ=t),
-                                                 self.element(x, tuple(full)))
-                b.store(total, accumulator)
-                b.store(total, b.gep(result, [self.flat_index(shape, tuple(full))],
-                                     source_etype=t))
-
-            saved = self.memo
-            self.memo = {}
-            self.counted_loop(ir.Constant(I64, 0), ir.Constant(I64, size), ir.Constant(I64, 1),
-                              inner)
-            self.memo = saved
-
-        self.loop_nest(tuple(d for i, d in enumerate(shape) if i != axis), outer)
-        self.buffers[op.result] = result
-
-    def store(self, op: Op) -> None:
-        ptr, value, mask = store_parts(op)
-        element = ptr.type.element.pointee
-
-        def store_at(idx):
-            address = self.element(ptr, idx)
-            v = self.element(value, idx)
-            condition = self.element(mask, idx) if mask is not None else None
-
-            def do_store():
-                if self.bounds_check:
-                    self.check_bounds(op, ptr, address)
-                self.write_memory(address, v, element)
-
-            self.guarded(condition, do_store)
-
-        if ptr.type.is_scalar:
-            self.memo = {}
-            store_at(())
-            self.memo = None
-        else:
-            masks = ([mask] if mask is not None else []) + self.masks_in(value)
-            self.versioned_loop_nest(ptr.type.shape, masks, store_at)
 
     # ---------------------------------------------------------------- fast masked access
-    def _fusable_loads(self) -> set[Op]:
-        """The tile loads that may stay lazy and be read inside the loop of a later store.
 
-        Delaying a load from its own position to the store's loop is safe, and reads each element
-        exactly once, when
 
-        * the load and everything between it and the store form a **single-use chain** of
-          elementwise ops (``x -> x + y -> store``): a value read twice would be loaded twice,
-          and a value read after the store could see memory the store changed;
-        * the chain ends in a ``tile.store`` of the **same block**, and that store is the
-          **first write** after the load (no store, and no loop or ``if`` containing one, in
-          between): otherwise the delayed load could read a value written in the meantime;
-        * no op of the chain repeats elements (``broadcast``, ``trans``), which would turn one
-          load into many;
-        * the load and the store go through **different pointer parameters** (known from
-          :meth:`_pointer_provenance`): a store into the buffer being read (a shift, an in-place
-          reverse) would otherwise overwrite elements the delayed load has not read yet.
-          (Two parameters that name overlapping memory are taken to be distinct, as in Triton,
-          whose programs also run in no fixed order.)
-
-        Bounds-checked mode fuses nothing, so its checks run in program order.
-        """
-        if self.bounds_check:
-            return set()
-        chain_ops = set(self.rules) | {"tile.cast", "tile.where", "tile.addptr",
-                                       "tile.expand_dims"}
-
-        def writes(op: Op) -> bool:
-            return any(inner.name in ("tile.store", "tile.atomic_add")
-                       for inner in walk_ops(Block(ops=[op])))
-
-        fused: set[Op] = set()
-
-        def visit(block: Block) -> None:
-            users: dict[Value, list[Op]] = {}
-            for op in block.ops:
-                for inner in walk_ops(Block(ops=[op])):
-                    for v in inner.operands:
-                        users.setdefault(v, []).append(op)
-            for i, op in enumerate(block.ops):
-                for region in op.regions:
-                    visit(region)
-                if op.name != "tile.load" or op.result.type.is_scalar:
-                    continue
-                loaded_from = self.provenance.get(op.operands[0])
-                first_write = next((w for w in block.ops[i + 1:] if writes(w)), None)
-                v = op.result
-                while len(users.get(v, ())) == 1 and self.uses.get(v) == 1:
-                    user = users[v][0]
-                    if user.name == "tile.store":
-                        stored_to = self.provenance.get(user.operands[0])
-                        if user is first_write and loaded_from is not None and \
-                                stored_to is not None and stored_to != loaded_from:
-                            fused.add(op)
-                        break
-                    if user.name not in chain_ops or user.regions or len(user.results) != 1:
-                        break
-                    v = user.result
-
-        visit(self.fn.body)
-        return fused
-
-    def masks_in(self, v: Value) -> list[Value]:
-        """The masks of the fused loads that computing an element of ``v`` performs."""
-        found: list[Value] = []
-        seen: set[Value] = set()
-
-        def visit(x: Value) -> None:
-            if x in seen or x.type.is_scalar or x in self.buffers or x.owner is None:
-                return
-            seen.add(x)
-            if x.owner.name == "tile.load":
-                if x.owner not in self.fused_loads:
-                    return
-                _, mask, _ = load_parts(x.owner)
-                if mask is not None and mask not in found:
-                    found.append(mask)
-            for operand in x.owner.operands:
-                visit(operand)
-
-        visit(v)
-        return found
-
-    def versioned_loop_nest(self, shape: tuple[int, ...], masks: list[Value], body) -> None:
-        """``loop_nest(shape, body)``, twice: a fast version for when every mask is all true.
-
-        ::
-
-            all_valid = and(mask[i] for every mask and every i)   # one vectorised pass
-            if all_valid:  body(i) for every i, every mask known true  (plain vector accesses)
-            else:          body(i) for every i, accesses guarded       (masked vector accesses)
-        """
-        masks = [m for m in masks if m not in self.known_true]
-        if not masks or self.bounds_check:
-            self.loop_nest(shape, body)
-            return
-        b = self.builder
-        flag = self.alloca(I1)
-        b.store(ir.Constant(I1, 1), flag)
-
-        def accumulate(idx):
-            valid = b.load(flag, typ=I1)
-            for m in masks:
-                valid = b.and_(valid, self.element(m, idx))
-            b.store(valid, flag)
-
-        self.loop_nest(shape, accumulate)
-        fn = b.function
-        fast = fn.append_basic_block("all_lanes_valid")
-        partial = fn.append_basic_block("partial_block")
-        join = fn.append_basic_block("versions_join")
-        b.cbranch(b.load(flag, typ=I1), fast, partial)
-        b.position_at_end(fast)
-        saved = self.known_true
-        self.known_true = saved | set(masks)
-        self.loop_nest(shape, body)
-        self.known_true = saved
-        b.branch(join)
-        b.position_at_end(partial)
-        self.loop_nest(shape, body)
-        b.branch(join)
-        b.position_at_end(join)
 
     # ---------------------------------------------------------------- ops in program order
     def lower_block(self, block: Block) -> list:
@@ -812,245 +497,14 @@ class TileToLLVM:
             self.materialise(op.result, lambda idx: self.compute(op, idx))
         # Otherwise the tile stays lazy: its elements are computed where they are used.
 
-    def store_value_into(self, v: Value, target) -> None:
-        """Copy ``v`` (tile or scalar) into ``target`` (an array, or a scalar slot)."""
-        if v.type.is_scalar:
-            self.builder.store(self.scalars[v], target)
-            return
-        element = compute_type(v.type.element)
-
-        def copy(idx):
-            slot = self.builder.gep(target, [self.flat_index(v.type.shape, idx)],
-                                    source_etype=element)
-            self.builder.store(self.element(v, idx), slot)
-
-        self.loop_nest(v.type.shape, copy)
-
-    def slot_for(self, type_: TileType) -> ir.Value:
-        if type_.is_scalar:
-            return self.alloca(compute_type(type_.element))
-        return self.alloca_tile(type_)
-
-    def bind_slot(self, v: Value, slot: ir.Value) -> None:
-        if v.type.is_scalar:
-            self.scalars[v] = self.builder.load(slot, typ=compute_type(v.type.element))
-        else:
-            self.buffers[v] = slot
-
-    def lower_for(self, op: Op) -> None:
-        b = self.builder
-        lower, upper, step, inits = for_parts(op)
-        body = op.regions[0]
-        carried = body.args[1:]
-        slots = [self.slot_for(v.type) for v in carried]
-        for init, slot in zip(inits, slots, strict=False):
-            self.store_value_into(init, slot)
-        iv_type = compute_type(lower.type.element)
-        iv_slot = self.alloca(iv_type)
-        b.store(self.scalars[lower], iv_slot)
-        fn = b.function
-        header = fn.append_basic_block("for_header")
-        loop_body = fn.append_basic_block("for_body")
-        exit_block = fn.append_basic_block("for_exit")
-        b.branch(header)
-        b.position_at_end(header)
-        iv = b.load(iv_slot, typ=iv_type)
-        b.cbranch(loop_condition(b, iv, self.scalars[upper], self.scalars[step]), loop_body,
-                  exit_block)
-        b.position_at_end(loop_body)
-        self.scalars[body.args[0]] = iv
-        for arg, slot in zip(carried, slots, strict=False):
-            self.bind_slot(arg, slot)
-        yielded = self.lower_block(body)
-        # Compute every new carried value before overwriting any slot (a yield may swap values).
-        staged = []
-        for v in yielded:
-            if v.type.is_scalar or (v in self.buffers and v not in carried):
-                staged.append((v, None))
-            else:
-                temp = self.slot_for(v.type)
-                self.store_value_into(v, temp)
-                staged.append((v, temp))
-        for (v, temp), slot in zip(staged, slots, strict=False):
-            if v.type.is_scalar:
-                b.store(self.scalars[v], slot)
-            else:
-                source = temp if temp is not None else self.buffers[v]
-                self.copy_array(source, slot, v.type)
-        b.store(b.add(iv, self.scalars[step]), iv_slot)
-        b.branch(header)
-        b.position_at_end(exit_block)
-        for result, slot in zip(op.results, slots, strict=False):
-            self.bind_slot(result, slot)
-
-    def lower_while(self, op: Op) -> None:
-        """Carried values live in stack slots; the condition region runs in the loop header."""
-        b = self.builder
-        before, body = op.regions
-        slots = [self.slot_for(v.type) for v in op.operands]
-        for init, slot in zip(op.operands, slots, strict=True):
-            self.store_value_into(init, slot)
-        fn = b.function
-        header = fn.append_basic_block("while_header")
-        loop_body = fn.append_basic_block("while_body")
-        exit_block = fn.append_basic_block("while_exit")
-        b.branch(header)
-        b.position_at_end(header)
-        for arg, slot in zip(before.args, slots, strict=True):
-            self.bind_slot(arg, slot)
-        (go,) = self.lower_block(before)
-        b.cbranch(self.scalars[go], loop_body, exit_block)
-        b.position_at_end(loop_body)
-        for arg, slot in zip(body.args, slots, strict=True):
-            self.bind_slot(arg, slot)
-        yielded = self.lower_block(body)
-        staged = []
-        for v in yielded:  # every new value first, then overwrite (a yield may swap values)
-            if v.type.is_scalar:
-                staged.append((v, None))
-            else:
-                temp = self.slot_for(v.type)
-                self.store_value_into(v, temp)
-                staged.append((v, temp))
-        for (v, temp), slot in zip(staged, slots, strict=True):
-            if v.type.is_scalar:
-                b.store(self.scalars[v], slot)
-            else:
-                self.copy_array(temp, slot, v.type)
-        b.branch(header)
-        b.position_at_end(exit_block)
-        for result, slot in zip(op.results, slots, strict=True):
-            self.bind_slot(result, slot)
-
-    def copy_array(self, source: ir.Value, target: ir.Value, type_: TileType) -> None:
-        element = compute_type(type_.element)
-        size = type_.numel * max(1, element.width // 8 if isinstance(element, ir.IntType)
-                                 else {F16: 2, F32: 4, F64: 8}.get(element, 8))
-        if isinstance(element, ir.IntType) and element.width == 1:
-            size = type_.numel
-        memcpy = self.module.declare_intrinsic("llvm.memcpy", [PTR, PTR, I64])
-        self.builder.call(memcpy, [target, source, ir.Constant(I64, size), ir.Constant(I1, 0)])
-
-    def lower_if(self, op: Op) -> None:
-        b = self.builder
-        slots = [self.slot_for(r.type) for r in op.results]
-        fn = b.function
-        then_block = fn.append_basic_block("if_then")
-        else_block = fn.append_basic_block("if_else")
-        merge = fn.append_basic_block("if_join")
-        b.cbranch(self.scalars[op.operands[0]], then_block, else_block)
-        for region, block in zip(op.regions, (then_block, else_block), strict=False):
-            b.position_at_end(block)
-            for v, slot in zip(self.lower_block(region), slots, strict=False):
-                self.store_value_into(v, slot)
-            b.branch(merge)
-        b.position_at_end(merge)
-        for result, slot in zip(op.results, slots, strict=False):
-            self.bind_slot(result, slot)
-
-    def lower_reduce(self, op: Op) -> None:
-        b = self.builder
-        (x,) = op.operands
-        axis, kind = op.attrs["axis"], op.attrs["kind"]
-        element = op.result.type.element
-        t = compute_type(element)
-        identity = llvm_core.reduce_identity(kind, element)
-        fast = ("reassoc", "nsz", "nnan", "ninf") if element.is_float else ()
-
-        def combine(acc, v):
-            if kind == "sum":
-                return b.fadd(acc, v, flags=fast) if element.is_float else b.add(acc, v)
-            if element.is_float:
-                bigger = b.fcmp_ordered(">" if kind == "max" else "<", v, acc, flags=fast)
-            else:
-                bigger = llvm_core.ELEMENT_RULES["tile.gt" if kind == "max" else "tile.lt"](
-                    b, element, v, acc)
-            return b.select(bigger, v, acc)
-
-        out_shape = op.result.type.shape
-        accumulator = self.alloca(t)
-        result_array = None if not out_shape else self.alloca_tile(op.result.type)
-        shape = x.type.shape
-        # Reduce along the axis innermost: a scalar accumulator per output element.
-        outer_dims = [d for d in range(len(shape)) if d != axis]
-
-        def outer(out_idx):
-            b.store(self.constant(identity, element), accumulator)
-            saved = self.memo
-
-            def inner(k):
-                full = list(out_idx)
-                full.insert(axis, k)
-                v = self.element(x, tuple(full))
-                b.store(combine(b.load(accumulator, typ=t), v), accumulator)
-
-            self.memo = {}
-            self.counted_loop(ir.Constant(I64, 0), ir.Constant(I64, shape[axis]),
-                              ir.Constant(I64, 1), inner)
-            self.memo = saved
-            total = b.load(accumulator, typ=t)
-            if result_array is not None:
-                b.store(total, b.gep(result_array, [self.flat_index(out_shape, out_idx)],
-                                     source_etype=t))
-            return total
-
-        if not out_shape:
-            self.memo = {}
-            self.scalars[op.result] = outer(())
-            self.memo = None
-        else:
-            self.loop_nest(tuple(shape[d] for d in outer_dims), outer)
-            self.buffers[op.result] = result_array
-
-    def lower_dot(self, op: Op) -> None:
-        b = self.builder
-        a, bb, acc = dot_parts(op)
-        for operand in (a, bb):
-            if operand not in self.buffers:
-                self.materialise(operand, lambda idx, v=operand: self.compute(v.owner, idx))
-        (m, k), (_, n) = a.type.shape, bb.type.shape
-        element = op.result.type.element
-        t = compute_type(element)
-        result = self.alloca_tile(op.result.type)
-        if acc is not None:
-            self.store_value_into(acc, result)
-        else:
-            zero = ir.Constant(ir.ArrayType(t, m * n), None)
-            b.store(zero, result)
-        fast = ("contract", "reassoc")
-
-        def as_result_type(v: Value, idx):
-            raw = b.load(self.buffer_slot(v, idx), typ=compute_type(v.type.element))
-            return convert_element(b, raw, v.type.element, element)
-
-        def row(i):
-            def middle(kk):
-                a_ik = as_result_type(a, (i, kk))
-
-                def inner(j):
-                    slot = b.gep(result, [self.flat_index((m, n), (i, j))], source_etype=t)
-                    product = b.fmul(a_ik, as_result_type(bb, (kk, j)), flags=fast)
-                    b.store(b.fadd(b.load(slot, typ=t), product, flags=fast), slot)
-
-                self.counted_loop(ir.Constant(I64, 0), ir.Constant(I64, n), ir.Constant(I64, 1),
-                                  inner)
-
-            self.counted_loop(ir.Constant(I64, 0), ir.Constant(I64, k), ir.Constant(I64, 1),
-                              middle)
-
-        self.memo = {}
-        self.counted_loop(ir.Constant(I64, 0), ir.Constant(I64, m), ir.Constant(I64, 1), row)
-        self.memo = None
-        self.buffers[op.result] = result
 
 
-def loop_condition(b: ir.IRBuilder, iv: ir.Value, upper: ir.Value, step: ir.Value) -> ir.Value:
-    """``range``'s test: ``iv < upper`` for a positive step, ``iv > upper`` for a negative one."""
-    if isinstance(step, ir.Constant):
-        return b.icmp_signed("<" if step.constant > 0 else ">", iv, upper)
-    up = b.icmp_signed("<", iv, upper)
-    down = b.icmp_signed(">", iv, upper)
-    return b.select(b.icmp_signed(">", step, ir.Constant(step.type, 0)), up, down)
+
+
+
+
+
+
 
 
 def lower_to_llvm(fn: Function, kernel_name: str, bounds_check: bool = False,

@@ -41,7 +41,9 @@ in :mod:`.exercises` replay it, compile a kernel with it and, on a GPU, run it a
 Modules: :mod:`.ptx` (LLVM -> PTX), :mod:`.lint` (unresolved intrinsics), :mod:`.ptxas`
 (assemble and read ``-v``), :mod:`.driver` (load and launch through ``cuda.bindings``),
 :mod:`.nvvm` (intrinsic and inline-asm builders), :mod:`.lowering` (Tile IR -> LLVM IR),
-:mod:`.compiler` (the pipeline and the runtime's ``compile`` entry). The GPU passes are in
+:mod:`.compiler` (the GPU passes and the back end's ``compile`` entry); the helpers above are
+in :mod:`mini_compiler.tools.gpu`, the exercise checks in
+:mod:`mini_compiler.tools.gpu_exercises`. The GPU passes are in
 ``mini_compiler.passes.gpu``.
 """
 
@@ -52,15 +54,23 @@ from ...passes.gpu.layouts import (
     render_layout,
     thread_map,
 )
-from .api import (
-    TileLayout,
-    compile_for_gpu,
-    launcher_for,
-    ptxas_report,
-    run_on_gpu,
-    tile_layouts,
-)
 from .compiler import GpuKernel, GpuOptions, compile, compile_tile_ir
+
+# The learner-facing helpers live above the compile path (``mini_compiler.tools``): they call the
+# driver, which calls this back end. They are offered here too, looked up on first use, so that
+# importing the back end never imports them (no import cycle).
+_TOOLS = {"TileLayout", "compile_for_gpu", "launcher_for", "ptxas_report", "run_on_gpu",
+          "tile_layouts"}
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in _TOOLS:
+        return getattr(importlib.import_module("mini_compiler.tools.gpu"), name)
+    if name == "exercises":
+        return importlib.import_module("mini_compiler.tools.gpu_exercises")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "BlockedLayout", "GpuKernel", "GpuOptions", "SliceLayout", "TileLayout",

@@ -185,6 +185,10 @@ def _show(debug, switch: str, stage: str, text: str) -> None:
 def compile(fn: Function, options: dict) -> GpuKernel:  # noqa: A001 - the back-end interface
     """The back-end interface of ``mini_compiler.backends`` (see its docstring)."""
     gpu_options = GpuOptions(num_warps=options.get("num_warps") or 4)
+    if options.get("vector_width") is not None:
+        gpu_options.vector_width = options["vector_width"]
+    if options.get("butterfly_offsets") is not None:
+        gpu_options.butterfly_offsets = options["butterfly_offsets"]
     return compile_tile_ir(fn, gpu_options, options.get("debug") or set(),
                            options.get("kernel_name"))
 

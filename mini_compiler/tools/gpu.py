@@ -1,8 +1,8 @@
 """Learner-facing entry points: compile a kernel for the GPU (no GPU needed), inspect every
 stage, look at layouts, and run with your own rules plugged in (on a GPU).
 
-These bypass the runtime's compile cache on purpose: each call compiles afresh, so a rule you
-just changed is the one used.
+These take the runtime's compile path (``mini_compiler.driver``) but bypass its caches on
+purpose: each call compiles afresh, so a rule you just changed is the one used.
 """
 
 from __future__ import annotations
@@ -10,20 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...frontend.codegen import build_tile_ir, kernel_source, python_function_of
-from ...ir.ops import walk_ops
-from ...passes.gpu.coalesce import VectorWidthRule
-from ...passes.gpu.coalesce import vector_width as default_vector_width
-from ...passes.gpu.layouts import Layout
-from ...passes.pipeline import PassManager
-from ...runtime.jit import normalise_grid
-from ...runtime.specialization import specialise
-from . import nvvm
-from .compiler import GpuKernel, GpuOptions, compile_tile_ir
-from .lowering import ButterflyRule
-from .ptxas import PtxasReport, assemble
-
-LAUNCH_OPTIONS = ("num_warps", "vector_width", "butterfly_offsets")
+from ..backends.gpu.compiler import GpuKernel
+from ..backends.gpu.lowering import ButterflyRule
+from ..backends.gpu.ptxas import PtxasReport, assemble
+from ..driver import compile_specialisation
+from ..frontend.source import kernel_source, python_function_of
+from ..ir.ops import walk_ops
+from ..passes.gpu.coalesce import VectorWidthRule
+from ..passes.gpu.layouts import Layout
+from ..runtime.grid import normalise_grid
+from ..runtime.specialization import Specialisation, specialise
 
 
 def _python_function(kernel):
@@ -31,6 +27,23 @@ def _python_function(kernel):
     if fn is None:
         fn = getattr(kernel, "fn", kernel)
     return fn
+
+
+def _compile(kernel, args, constexprs, num_warps, vector_width, butterfly_offsets
+             ) -> tuple[GpuKernel, Specialisation]:
+    """The runtime's compile path (``mini_compiler.driver``) without its caches; the
+    specialisation is computed once and returned for launching."""
+    fn = _python_function(kernel)
+    spec = specialise(kernel_source(fn), args, constexprs)
+    options = {"num_warps": num_warps, "bounds_check": False}
+    if vector_width is not None:
+        options["vector_width"] = vector_width
+    if butterfly_offsets is not None:
+        options["butterfly_offsets"] = butterfly_offsets
+    compiled = compile_specialisation(fn, spec, "cuda", options)
+    kernel_artifact: GpuKernel = compiled.artifact
+    kernel_artifact.asm = dict(compiled.asm)  # every stage, the front end's included
+    return kernel_artifact, spec
 
 
 def compile_for_gpu(kernel, *args, num_warps: int = 4,
@@ -42,18 +55,10 @@ def compile_for_gpu(kernel, *args, num_warps: int = 4,
     ``args`` are what you would launch with (tensors on any device: only their dtype and the
     alignment of their address matter, plus the ints and floats). The result's ``asm`` holds
     every stage: ``"tile"`` and ``"tile.<pass>"`` (the front end and the common passes),
-    ``"tile.gpu"`` (with layouts), ``"llvm"``, ``"llvm.opt"`` and ``"ptx"``.
+    ``"tile.gpu.<pass>"`` (each GPU pass; ``"tile.gpu"`` is the last), ``"llvm"``,
+    ``"llvm.opt"`` and ``"ptx"``.
     """
-    fn = _python_function(kernel)
-    spec = specialise(kernel_source(fn), args, constexprs)
-    manager = PassManager(record=True)
-    tile_ir = manager.run(build_tile_ir(fn, spec.params))
-    options = GpuOptions(num_warps=num_warps,
-                         vector_width=vector_width or default_vector_width,
-                         butterfly_offsets=butterfly_offsets or nvvm.butterfly_offsets)
-    compiled = compile_tile_ir(tile_ir, options)
-    compiled.asm = {**manager.stages, **compiled.asm}
-    return compiled
+    return _compile(kernel, args, constexprs, num_warps, vector_width, butterfly_offsets)[0]
 
 
 def run_on_gpu(kernel, grid, *args, num_warps: int = 4,
@@ -61,10 +66,8 @@ def run_on_gpu(kernel, grid, *args, num_warps: int = 4,
                butterfly_offsets: ButterflyRule | None = None, **constexprs) -> GpuKernel:
     """Compile like :func:`compile_for_gpu` and launch on CUDA tensors (``grid`` as in
     ``kernel[grid]``). Needs a GPU; returns the compiled kernel."""
-    fn = _python_function(kernel)
-    spec = specialise(kernel_source(fn), args, constexprs)
-    compiled = compile_for_gpu(kernel, *args, num_warps=num_warps, vector_width=vector_width,
-                               butterfly_offsets=butterfly_offsets, **constexprs)
+    compiled, spec = _compile(kernel, args, constexprs, num_warps, vector_width,
+                              butterfly_offsets)
     dims = normalise_grid(grid, spec.bound)
     if dims[0] * dims[1] * dims[2]:
         compiled.launch(spec.runtime_args, dims)
@@ -76,9 +79,7 @@ def launcher_for(kernel, grid, *args, num_warps: int = 4, **constexprs
     """Compile once and return ``(compiled, launch)`` where ``launch()`` runs the kernel on
     these exact arguments with no per-call work in Python beyond the driver call: what a
     benchmark should time. Needs a GPU to call ``launch``."""
-    fn = _python_function(kernel)
-    spec = specialise(kernel_source(fn), args, constexprs)
-    compiled = compile_for_gpu(kernel, *args, num_warps=num_warps, **constexprs)
+    compiled, spec = _compile(kernel, args, constexprs, num_warps, None, None)
     dims = normalise_grid(grid, spec.bound)
     runtime_args = spec.runtime_args
 

@@ -21,12 +21,12 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-from ... import language as tl
-from ...passes.gpu.coalesce import MAX_ACCESS_BYTES
-from ...passes.gpu.coalesce import vector_width as reference_vector_width
-from ...runtime.jit import jit
-from .api import compile_for_gpu, run_on_gpu
-from .nvvm import WARP_SIZE
+from .. import language as tl
+from ..backends.gpu.nvvm import WARP_SIZE
+from ..passes.gpu.coalesce import MAX_ACCESS_BYTES
+from ..passes.gpu.coalesce import vector_width as reference_vector_width
+from ..runtime.jit import jit
+from .gpu import compile_for_gpu, run_on_gpu
 
 
 def simulate_butterfly(offsets: list[int], values: list[int]) -> list[int]:

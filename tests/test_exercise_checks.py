@@ -357,3 +357,23 @@ def test_window_attention_rejects_a_kernel_that_visits_every_earlier_tile():
     with pytest.raises(WrongAnswer, match=r"query tile \d+ \(rows \d+\.\.\d+\) read key/value "
                        r"tiles its window cannot see"):  # fmt: skip
         lesson04.check_window_attention(_window_attention(skip=False))
+
+
+@triton.jit
+def axpy_with_fma(a, x_ptr, y_ptr, out_ptr, n_elements, BLOCK_SIZE: tl.constexpr):
+    """Right, but written with tl.fma, which mini_compiler does not compile."""
+    offsets = tl.program_id(0) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    mask = offsets < n_elements
+    x = tl.load(x_ptr + offsets, mask=mask)
+    y = tl.load(y_ptr + offsets, mask=mask)
+    tl.store(out_ptr + offsets, tl.fma(x, a, y), mask=mask)
+
+
+def test_a_right_kernel_the_course_compiler_cannot_compile_still_passes(capsys):
+    import mini_compiler
+
+    with pytest.raises(mini_compiler.CompilationError):  # the case this test is about
+        mini_compiler.jit(axpy_with_fma)[(1,)](0.5, *(torch.ones(8) for _ in range(3)), 8,
+                                               BLOCK_SIZE=8)  # fmt: skip
+    lesson01.check_axpy(axpy_with_fma)
+    assert "✓ axpy" in capsys.readouterr().out

@@ -61,8 +61,8 @@ def reads_stay_inside(exercise: str, kernel, grid, *args, **constexprs) -> None:
     tensor (say, ``x[n - 1 - i]`` for ``i >= n``) reads memory that belongs to someone else, and
     its value is thrown away by the masked store, so the output is right. On a GPU that read may
     return garbage silently or stop the program with an illegal-address fault. A kernel that uses
-    something ``mini_compiler`` does not compile is not checked this way (the other checks still
-    run).
+    something ``mini_compiler`` does not compile (``tl.fma``, inline assembly) is not
+    checked this way; the other checks still run.
     """
     import mini_compiler
 
@@ -80,8 +80,8 @@ def reads_stay_inside(exercise: str, kernel, grid, *args, **constexprs) -> None:
             "nor store: give every tl.load and tl.store a mask that is False for such lanes "
             "(and keep the offsets of lanes that are on inside the tensor)."
         ) from None
-    except mini_compiler.CompilationError:
-        return  # a construct the course's compiler does not support: skip this part
+    except Exception:  # noqa: BLE001 - a construct the course's compiler does not support
+        return  # (the kernel already ran correctly under Triton): skip this part
 
 
 def _verb(message: str) -> str:

@@ -31,6 +31,7 @@ SM90 = {
     "max_programs": 32,  # resident thread blocks per SM
     "shared_bytes": 228 * 1024,  # shared memory per SM (of 256 KB combined with L1)
     "register_unit": 256,  # registers are allocated per warp in units of 256
+    "reserved_shared_bytes": 1024,  # shared memory the system keeps per thread block
 }
 
 _COMPILE = r"""
@@ -86,7 +87,8 @@ class CompiledResources:
         per_warp = -(-self.registers * 32 // unit) * unit
         by_registers = (SM90["registers"] // per_warp) // self.num_warps
         by_warps = SM90["max_warps"] // self.num_warps
-        by_shared = SM90["shared_bytes"] // self.shared_bytes if self.shared_bytes else 10**9
+        # CUDA reserves 1 KB of shared memory per resident program for itself
+        by_shared = SM90["shared_bytes"] // (self.shared_bytes + SM90["reserved_shared_bytes"])
         return min(by_registers, by_warps, by_shared, SM90["max_programs"])
 
     @property

@@ -16,7 +16,9 @@ def _resources(registers, num_warps, shared=0):
         (254, 4, 16, 2, 0.125),  # 256 registers x 128 threads = 32768: two programs
         (128, 16, 64, 1, 0.25),  # 128 x 512 = 65536: the whole register file
         (40, 16, 64, 3, 0.75),  # 40 x 32 = 1280 per warp: 51 warps, so 3 programs of 16
-        (32, 4, 100 * 1024, 2, 0.125),  # limited by shared memory: 228 KB / 100 KB
+        (32, 4, 100 * 1024, 2, 0.125),  # limited by shared memory: 228 KB / (100 + 1) KB
+        (32, 4, 113 * 1024, 2, 0.125),  # 2 x (113 + 1) KB = 228 KB: exactly fits
+        (32, 4, 114 * 1024, 1, 0.0625),  # 2 x (114 + 1) KB > 228 KB
         (16, 1, 0, 32, 0.5),  # limited by 32 programs per SM
     ],
 )

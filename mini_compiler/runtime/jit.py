@@ -139,7 +139,7 @@ class JITFunction:
         values = binder.bind(args, self._without_options(kwargs))
         if values is None:
             return None
-        key = binder.key(values)
+        key, raw = binder.key_and_raw_args(values)
         if key is None:
             return None
         compiled = self.cache.fast.get((key, backend, bounds_check, kwargs.get("num_warps")))
@@ -155,7 +155,7 @@ class JITFunction:
             return compiled
         launch_raw = getattr(compiled.artifact, "launch_raw", None)
         if launch_raw is not None:  # the GPU: addresses and numbers are all it needs
-            launch_raw(binder.raw_args(values), dims)
+            launch_raw(raw, dims)
         else:
             compiled.launch(binder.runtime_args(values), dims)
         return compiled

@@ -201,12 +201,40 @@ class FastBinder:
             elif kind is float:
                 parts.append("f32")
             elif hasattr(value, "data_ptr"):
-                parts.append((value.dtype, value.device, value.data_ptr() % 16 == 0))
+                parts.append((value.dtype, value.is_cuda, value.data_ptr() % 16 == 0))
             elif kind is np.ndarray:
                 parts.append((value.dtype, value.__array_interface__["data"][0] % 16 == 0))
             else:
                 return None
         return tuple(parts)
+
+    def key_and_raw_args(self, values: list) -> tuple[tuple | None, list]:
+        """:meth:`key` and :meth:`raw_args` in one pass over the arguments (the GPU's warm
+        launch): each tensor's address is read once; the device enters the key as
+        ``is_cuda`` (a compiled kernel serves every GPU)."""
+        parts, raw = [], []
+        for value, is_constexpr in zip(values, self.constexpr, strict=True):
+            kind = type(value)
+            if is_constexpr or value is None:
+                if kind not in (int, float, bool, str, type(None)):
+                    return None, raw
+                parts.append((kind, repr(value) if kind is float else value))
+            elif kind is int:
+                parts.append((-(2**31) <= value < 2**31, value % 16 == 0, value == 1))
+                raw.append(value)
+            elif kind is float:
+                parts.append("f32")
+                raw.append(value)
+            elif kind is bool:
+                parts.append("i1")
+                raw.append(int(value))
+            elif hasattr(value, "data_ptr"):
+                address = value.data_ptr()
+                parts.append((value.dtype, value.is_cuda, address % 16 == 0))
+                raw.append(address)
+            else:
+                return None, raw
+        return tuple(parts), raw
 
     def raw_args(self, values: list) -> list:
         """The runtime arguments as plain numbers (a tensor's device address): all a GPU launch

@@ -137,3 +137,22 @@ def test_launch_fast_path_tells_apart_constexprs_that_compare_equal():
     fill[(1,)](out, VALUE=1)
     fill[(1,)](out, VALUE=True)
     assert (out == 1).all()
+
+
+def test_warm_gpu_path_passes_what_the_slow_path_passes():
+    """The GPU's warm launch reads arguments in one pass (key_and_raw_args); it must give the
+    same key as ``key`` and the same numbers as the slow path's runtime arguments."""
+    import compiler_kernels as K
+
+    from mini_compiler.frontend.source import kernel_source
+    from mini_compiler.runtime.specialization import FastBinder, TensorArg, specialise
+
+    fn = K.add_kernel.fn
+    binder = FastBinder(kernel_source(fn))
+    x, y, out = torch.randn(100), torch.randn(100), torch.empty(100)
+    values = binder.bind((x, y, out, 100), {"BLOCK_SIZE": 64})
+    key, raw = binder.key_and_raw_args(values)
+    assert key == binder.key(values)
+    slow = specialise(kernel_source(fn), (x, y, out, 100), {"BLOCK_SIZE": 64}).runtime_args
+    assert raw == [a.address if isinstance(a, TensorArg) else a for a in slow]
+    assert raw[:3] == [x.data_ptr(), y.data_ptr(), out.data_ptr()]

@@ -85,14 +85,12 @@ class GpuKernel:
     def launch_raw(self, values: list, grid: tuple[int, int, int]) -> None:
         """The warm launch path: ``values`` are already plain numbers (device addresses for
         tensors); no per-argument objects are built. On torch's current device and stream."""
-        import torch
-
-        device = torch.cuda.current_device()
+        device, stream = _current_device_and_stream()
         loaded = self._loaded.get(device)
         if loaded is None:
             loaded = self._loaded[device] = load_kernel(self.ptx, self.name, device)
         loaded.launch(grid, self.num_warps * nvvm.WARP_SIZE, (tuple(values), self._ctypes),
-                      torch_current_stream(device))
+                      stream)
 
     def launch(self, runtime_args: list, grid: tuple[int, int, int],
                stream: int | None = None) -> None:
@@ -110,6 +108,20 @@ class GpuKernel:
             stream = torch_current_stream(device)
         self._loaded[device].launch(grid, self.num_warps * nvvm.WARP_SIZE,
                                     self.pack_arguments(runtime_args), stream)
+
+
+def _current_device_and_stream() -> tuple[int, int]:
+    """torch's current CUDA device and the raw handle of its current stream, by the cheapest
+    calls torch offers (``torch._C``; the public ones build Python objects each time)."""
+    import torch
+
+    get_device = getattr(torch._C, "_cuda_getDevice", None)
+    get_stream = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    if get_device is None or get_stream is None or not torch.cuda.is_initialized():
+        device = torch.cuda.current_device()
+        return device, torch_current_stream(device)
+    device = get_device()
+    return device, get_stream(device)
 
 
 def _param_type(value) -> str:

@@ -97,15 +97,16 @@ class LoadedKernel:
         ``args`` is ``(values, ctypes_types)``; see the module docstring.
         """
         driver = _driver()
-        context = _primary_context(self.device_ordinal)
         gx, gy, gz = grid
-        # Two driver calls and nothing else: this is the whole per-launch cost on the host.
-        error = driver.cuCtxSetCurrent(context)[0]
-        if error == _SUCCESS:
-            error = driver.cuLaunchKernel(self.function, gx, gy, gz, threads_per_block, 1, 1,
-                                          shared_memory_bytes, stream, args, 0)[0]
+        # One driver call in the common case: torch has made its (the primary) context current
+        # on this thread. If not (another thread, say), make it current and launch again.
+        error = driver.cuLaunchKernel(self.function, gx, gy, gz, threads_per_block, 1, 1,
+                                      shared_memory_bytes, stream, args, 0)[0]
         if error != _SUCCESS:
-            _check((error,), f"cuLaunchKernel({self.name})")
+            make_current(self.device_ordinal)
+            _check(driver.cuLaunchKernel(self.function, gx, gy, gz, threads_per_block, 1, 1,
+                                         shared_memory_bytes, stream, args, 0),
+                   f"cuLaunchKernel({self.name})")
 
 
 def load_kernel(ptx: str, name: str, device_ordinal: int = 0) -> LoadedKernel:
@@ -140,5 +141,5 @@ def torch_current_stream(device: int | None = None) -> int:
 
     raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
     if raw is not None:
-        return int(raw(torch.cuda.current_device() if device is None else device))
+        return raw(torch.cuda.current_device() if device is None else device)
     return int(torch.cuda.current_stream().cuda_stream)

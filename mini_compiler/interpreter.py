@@ -19,47 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import OutOfBoundsError
-from .ir import type_rules
-from .ir.ops import Block, Function, Op, Value, dot_parts, for_parts, load_parts, store_parts
-from .ir.types import ElementType, PointerType, ScalarType, bf16
-
-NUMPY_DTYPES = {
-    "i1": np.bool_, "i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64,
-    "u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "u64": np.uint64,
-    "f16": np.float16, "bf16": np.float32, "f32": np.float32, "f64": np.float64,
-}
-# How each element type lies in memory (bf16 is kept as float32 while computing, 16 bits stored).
-STORAGE_DTYPES = {**NUMPY_DTYPES, "bf16": np.uint16}
-
-
-def numpy_dtype(element: ElementType):
-    if isinstance(element, PointerType):
-        return np.int64
-    return NUMPY_DTYPES[element.name]
-
-
-def round_to_bfloat16(x: np.ndarray) -> np.ndarray:
-    """Round float32 values to the nearest bfloat16 (ties to even), still held in float32."""
-    bits = np.asarray(x, dtype=np.float32).view(np.uint32)
-    rounded = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) \
-        & np.uint32(0xFFFF0000)
-    return np.where(np.isnan(x), np.float32(np.nan), rounded.view(np.float32))
-
-
-def convert(x, element: ElementType) -> np.ndarray:
-    """``x`` converted to ``element`` with C semantics (float to int truncates toward zero)."""
-    x = np.asarray(x)
-    if element == bf16:
-        return round_to_bfloat16(x.astype(np.float32))
-    if isinstance(element, ScalarType) and element.is_bool:
-        return x != 0
-    target = numpy_dtype(element)
-    if x.dtype == target:
-        return x
-    with np.errstate(all="ignore"):
-        if np.issubdtype(target, np.integer) and np.issubdtype(x.dtype, np.floating):
-            x = np.trunc(np.nan_to_num(x, nan=0.0))
-        return x.astype(target)
+from .ir.ops import Block, Function, Op, Value, for_parts, load_parts, store_parts
+from .ir.registry import OPS
+from .ir.semantics import STORAGE_DTYPES, convert, numpy_dtype
+from .ir.types import ScalarType, bf16
 
 
 @dataclass
@@ -156,7 +119,7 @@ class Interpreter:
         if name in ("tile.debug_barrier", "gpu.barrier"):
             return []  # one program at a time: every thread is always "there"
         rt = op.result.type
-        handler = SEMANTICS.get(name)
+        handler = OPS[name].semantics if name in OPS else None
         if handler is None:
             raise InterpreterError(f"the interpreter does not know {name}")
         out = handler(self, op, vals)
@@ -275,132 +238,8 @@ class Interpreter:
             data[index] = v
 
 
-def _compute_element(op: Op) -> ElementType:
-    """The type a binary op computes in: the promoted operand type (f32 for integer `/`)."""
-    a, b = op.operands[-2].type.element, op.operands[-1].type.element
-    return type_rules.promote_elements(a, b, op.name)
-
-
-def _binary(fn):
-    def run(interp: Interpreter, op: Op, vals):
-        element = _compute_element(op)
-        a, b = (convert(v, element) for v in vals)
-        return fn(a, b)
-
-    return run
-
-
-def _c_floordiv(a, b):
-    q = np.floor_divide(a, np.where(b == 0, 1, b))
-    adjust = (np.remainder(a, np.where(b == 0, 1, b)) != 0) & ((a < 0) != (b < 0))
-    return q + adjust
-
-
-def _c_mod(a, b):
-    if np.issubdtype(np.asarray(a).dtype, np.floating):
-        return np.fmod(a, b)  # C's fmod: the sign of the dividend, as LLVM's frem
-    return a - _c_floordiv(a, b) * b
-
-
-def _float_unary(fn):
-    def run(interp: Interpreter, op: Op, vals):
-        x = vals[0]
-        compute = np.float32 if x.dtype in (np.float16, np.int32, np.int64, np.int8, np.int16,
-                                            np.bool_) else x.dtype
-        return fn(x.astype(compute))
-
-    return run
-
-
-def _bitcast(interp: Interpreter, op: Op, vals):
-    source, target = op.operands[0].type.element, op.result.type.element
-    x = np.ascontiguousarray(vals[0])
-    if source == bf16:
-        x = (x.astype(np.float32).view(np.uint32) >> np.uint32(16)).astype(np.uint16)
-    else:
-        x = x.astype(numpy_dtype(source))
-    if target == bf16:
-        return (x.view(np.uint16).astype(np.uint32) << np.uint32(16)).view(np.float32)
-    return x.view(numpy_dtype(target))
-
-
-def _reduce(interp: Interpreter, op: Op, vals):
-    x = vals[0]
-    axis = op.attrs["axis"]
-    kind = op.attrs["kind"]
-    if x.dtype == np.float16:
-        x = x.astype(np.float32)
-    return {"sum": np.sum, "max": np.max, "min": np.min}[kind](x, axis=axis)
-
-
-def _scan(interp: Interpreter, op: Op, vals):
-    x = vals[0]
-    axis = op.attrs["axis"]
-    if op.attrs.get("reverse"):
-        return np.flip(np.cumsum(np.flip(x, axis), axis=axis, dtype=x.dtype), axis)
-    return np.cumsum(x, axis=axis, dtype=x.dtype)
-
-
-def _dot(interp: Interpreter, op: Op, vals):
-    a, b, acc = dot_parts(op)
-    compute = np.float64 if op.result.type.element.name == "f64" else np.float32
-    out = vals[0].astype(compute) @ vals[1].astype(compute)
-    if acc is not None:
-        out = out + vals[2].astype(compute)
-    return out
-
-
-def _cast(interp: Interpreter, op: Op, vals):
-    return convert(vals[0], op.result.type.element)
-
-
-def _addptr(interp: Interpreter, op: Op, vals):
-    element = op.operands[0].type.element.pointee
-    return vals[0].astype(np.int64) + vals[1].astype(np.int64) * element.size_bytes
-
-
-def _where(interp: Interpreter, op: Op, vals):
-    element = op.result.type.element
-    return np.where(vals[0], convert(vals[1], element), convert(vals[2], element))
-
-
-SEMANTICS = {
-    "tile.constant": lambda i, op, v: np.asarray(op.attrs["value"]),
-    "tile.program_id": lambda i, op, v: np.asarray(i.pid[op.attrs["axis"]]),
-    "tile.num_programs": lambda i, op, v: np.asarray(i.grid[op.attrs["axis"]]),
-    "tile.arange": lambda i, op, v: np.arange(op.attrs["start"], op.attrs["end"]),
-    "tile.full": lambda i, op, v: np.full(op.result.type.shape, op.attrs["value"]),
-    "tile.splat": lambda i, op, v: np.broadcast_to(v[0], op.result.type.shape),
-    "tile.broadcast": lambda i, op, v: np.broadcast_to(v[0], op.result.type.shape),
-    "tile.expand_dims": lambda i, op, v: np.expand_dims(v[0], op.attrs["axis"]),
-    "tile.trans": lambda i, op, v: np.ascontiguousarray(v[0].T),
-    "tile.cast": _cast,
-    "tile.bitcast": _bitcast,
-    "tile.floor": _float_unary(np.floor), "tile.ceil": _float_unary(np.ceil),
-    "tile.addptr": _addptr,
-    "tile.add": _binary(np.add), "tile.sub": _binary(np.subtract),
-    "tile.mul": _binary(np.multiply), "tile.div": _binary(np.divide),
-    "tile.floordiv": _binary(_c_floordiv), "tile.mod": _binary(_c_mod),
-    "tile.and": _binary(np.bitwise_and), "tile.or": _binary(np.bitwise_or),
-    "tile.xor": _binary(np.bitwise_xor),
-    "tile.maximum": _binary(np.maximum), "tile.minimum": _binary(np.minimum),
-    "tile.lt": _binary(np.less), "tile.le": _binary(np.less_equal),
-    "tile.gt": _binary(np.greater), "tile.ge": _binary(np.greater_equal),
-    "tile.eq": _binary(np.equal), "tile.ne": _binary(np.not_equal),
-    "tile.neg": lambda i, op, v: np.negative(v[0]),
-    "tile.not": lambda i, op, v: np.invert(v[0]),
-    "tile.exp": _float_unary(np.exp), "tile.exp2": _float_unary(np.exp2),
-    "tile.log": _float_unary(np.log), "tile.log2": _float_unary(np.log2),
-    "tile.sqrt": _float_unary(np.sqrt), "tile.sin": _float_unary(np.sin),
-    "tile.cos": _float_unary(np.cos),
-    "tile.abs": lambda i, op, v: np.abs(v[0]),
-    "tile.where": _where,
-    "gpu.convert_layout": lambda i, op, v: v[0],  # same values, held by other threads
-    "tile.reduce": _reduce,
-    "tile.scan": _scan,
-    "tile.reshape": lambda i, op, v: np.reshape(v[0], op.result.type.shape),
-    "tile.dot": _dot,
-}
+# What each op computes, from the registry (looked up when an op runs, so new ops are seen).
+SEMANTICS = {name: d.semantics for name, d in OPS.items() if d.semantics is not None}
 
 
 def interpret(fn: Function, args: list, grid, memory: Memory) -> None:

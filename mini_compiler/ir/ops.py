@@ -11,44 +11,11 @@ that is ``None`` on the CPU path; the GPU back end attaches blocked/slice layout
 
 IR reference
 ------------
-Notation: ``S`` a scalar type, ``T`` any type, ``tile<shape x E>`` a tile. ``[x]`` optional.
-After ``infer_shapes`` the operands of every elementwise op have identical types (shape and
-element), except that ``tile.addptr`` takes an integer offset of the pointer's shape and
-``tile.where`` an ``i1`` condition of the same shape; broadcasts and casts are explicit ops.
-
-=====================  =====================================  ==================================
-op                     operands {attributes}                  result
-=====================  =====================================  ==================================
-tile.constant          {value}                                scalar ``S``
-tile.program_id        {axis: 0|1|2}                          ``i32``
-tile.num_programs      {axis: 0|1|2}                          ``i32``
-tile.arange            {start, end} (end - start a power of 2)  ``tile<(end-start) x i32>``
-tile.full              {value}                                ``tile<shape x S>`` (zeros: value 0)
-tile.splat             scalar x                               ``tile<shape x type(x)>``
-tile.broadcast         tile x (dims of size 1 stretched)      ``tile<shape x E>``
-tile.expand_dims       x {axis}                               x's shape with a 1 inserted at axis
-tile.trans             2-D tile x                             the transposed tile
-tile.cast              x                                      x's shape with another element type
-tile.addptr            pointers p, integer offsets o          p's type (moves by o elements)
-tile.load              pointers p [, mask m [, other o]]      ``tile<shape x pointee>`` (or scalar)
-tile.store             pointers p, value v [, mask m]         none (writes memory)
-tile.add/sub/mul       a, b                                   type(a)
-tile.div               a, b (floats; true division)           type(a)
-tile.floordiv/mod      a, b (integers: C semantics, truncate) type(a)
-tile.and/or/xor        a, b (integers or i1)                  type(a)
-tile.maximum/minimum   a, b                                   type(a)
-tile.lt/le/gt/ge/eq/ne a, b                                   a's shape of ``i1``
-tile.neg/not           x                                      type(x)
-tile.exp/exp2/log/log2/sqrt/abs/sin/cos  x (floats; abs also ints)  type(x)
-tile.where             condition c (i1), a, b                 type(a)
-tile.reduce            x {axis, kind: sum|max|min}            x's shape without axis
-tile.dot               a (MxK), b (KxN) [, acc (MxN)]         ``tile<MxN x f32>`` (or acc's type)
-tile.for               lower, upper, step, inits... ; region  one result per init (loop-carried)
-                       (induction variable, carried values)
-tile.if                condition (i1 scalar); regions then,   one result per yielded value
-                       else
-tile.yield             values                                 none (ends a region)
-=====================  =====================================  ==================================
+Every op's operands, attributes, result and meaning are listed in ``mini_compiler/IR_REFERENCE.md``,
+which is generated from the op registry (``ir/registry.py``: one record per op). After
+``infer_shapes`` the operands of every elementwise op have identical types (shape and element),
+except that ``tile.addptr`` takes an integer offset of the pointer's shape and ``tile.where`` an
+``i1`` condition of the same shape; broadcasts and casts are explicit ops.
 
 The operand positions of the optional operands are recorded in attributes: ``tile.load`` has
 ``has_mask``/``has_other``, ``tile.store`` ``has_mask`` and ``tile.dot`` ``has_acc``; use
@@ -60,6 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .registry import (  # the op families, derived from the registry (one record per op)
+    COMPARISONS,
+    ELEMENTWISE_BINARY,
+    ELEMENTWISE_UNARY,
+    PURE_OPS,
+    SIDE_EFFECT_OPS,
+)
 from .types import TileType
 
 
@@ -149,28 +123,8 @@ class Function:
         return self.body.args
 
 
-ELEMENTWISE_BINARY = (
-    "tile.add", "tile.sub", "tile.mul", "tile.div", "tile.floordiv", "tile.mod",
-    "tile.and", "tile.or", "tile.xor", "tile.maximum", "tile.minimum",
-)
-COMPARISONS = ("tile.lt", "tile.le", "tile.gt", "tile.ge", "tile.eq", "tile.ne")
-ELEMENTWISE_UNARY = (
-    "tile.neg", "tile.not", "tile.exp", "tile.exp2", "tile.log", "tile.log2",
-    "tile.sqrt", "tile.abs", "tile.sin", "tile.cos", "tile.floor", "tile.ceil",
-)
-# Ops whose result depends only on their operands (no memory, no program id): safe to fold,
-# deduplicate and delete when unused.
-PURE_OPS = frozenset(
-    ELEMENTWISE_BINARY + COMPARISONS + ELEMENTWISE_UNARY + (
-        "tile.constant", "tile.arange", "tile.full", "tile.splat", "tile.broadcast",
-        "tile.expand_dims", "tile.trans", "tile.cast", "tile.bitcast", "tile.addptr",
-        "tile.where", "tile.reduce", "tile.scan", "tile.reshape", "tile.dot",
-        "tile.program_id", "tile.num_programs",
-    )
-)
-# Ops with an effect (or a region that may contain one): never deleted or merged.
-SIDE_EFFECT_OPS = frozenset(("tile.store", "tile.yield", "tile.for", "tile.if", "tile.while",
-                             "tile.atomic_add", "tile.debug_barrier", "gpu.barrier"))
+__all__ = ["COMPARISONS", "ELEMENTWISE_BINARY", "ELEMENTWISE_UNARY", "PURE_OPS",
+           "SIDE_EFFECT_OPS", "Block", "Function", "Location", "Op", "Value"]
 
 
 def load_parts(op: Op) -> tuple[Value, Value | None, Value | None]:

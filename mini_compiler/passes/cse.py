@@ -12,7 +12,8 @@ in between could change memory) and nor are ops with regions.
 
 from __future__ import annotations
 
-from ..ir.ops import PURE_OPS, Block, Function, Op, replace_uses
+from ..ir.ops import Block, Function, Op, replace_uses
+from ..ir.registry import is_pure
 
 
 def _freeze(value):
@@ -36,7 +37,7 @@ def _eliminate(block: Block, available: dict, root: Block) -> int:
     for op in block.ops:
         for region in op.regions:
             removed += _eliminate(region, dict(available), root)
-        if op.name in PURE_OPS and not op.regions:
+        if is_pure(op.name) and not op.regions:
             key = op_key(op)
             earlier = available.get(key)
             if earlier is not None:

@@ -10,9 +10,13 @@ operands dead in the same sweep) and drop dead ops; repeat until nothing changes
 
 from __future__ import annotations
 
-from ..ir.ops import PURE_OPS, Block, Function, count_uses
+from ..ir.ops import Block, Function, count_uses
+from ..ir.registry import is_pure
 
-REMOVABLE = PURE_OPS | {"tile.load"}
+
+def removable(name: str) -> bool:
+    """Pure ops, and loads (reading memory has no effect), may go when nothing reads them."""
+    return is_pure(name) or name == "tile.load"
 
 
 def _sweep(block: Block, uses: dict) -> int:
@@ -21,7 +25,7 @@ def _sweep(block: Block, uses: dict) -> int:
     for op in reversed(block.ops):
         for region in op.regions:
             removed += _sweep(region, uses)
-        dead = op.name in REMOVABLE and not op.regions and \
+        dead = removable(op.name) and not op.regions and \
             all(uses.get(r, 0) == 0 for r in op.results)
         if dead:
             for v in op.operands:

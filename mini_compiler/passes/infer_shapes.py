@@ -21,15 +21,13 @@ from __future__ import annotations
 from ..ir import type_rules
 from ..ir.builder import Builder
 from ..ir.ops import (
-    COMPARISONS,
-    ELEMENTWISE_BINARY,
-    ELEMENTWISE_UNARY,
     Block,
     Function,
     Op,
     Value,
     walk_ops,
 )
+from ..ir.registry import family_of
 from ..ir.types import ElementType, TileType
 
 
@@ -68,12 +66,13 @@ def _rewrite(op: Op) -> list[Op]:
     """The conversion ops ``op`` needs (its operands are updated in place)."""
     rw = _Rewriter(op)
     name = op.name
-    if name in ELEMENTWISE_BINARY or name in COMPARISONS:
+    family = family_of(name)
+    if family in ("binary", "comparison"):
         a, b = op.operands
         element = type_rules.promote_elements(a.type.element, b.type.element, name)
         shape = op.result.type.shape
         op.operands = [rw.convert(a, shape, element), rw.convert(b, shape, element)]
-    elif name in ELEMENTWISE_UNARY:
+    elif family == "unary":
         op.operands = [rw.cast(op.operands[0], op.result.type.element)]
     elif name == "tile.addptr":
         shape = op.result.type.shape
@@ -127,12 +126,13 @@ def verify_explicit_shapes(fn: Function) -> None:
     """Raise AssertionError unless ``fn`` is in this pass's output form."""
     for op in walk_ops(fn.body):
         types = [v.type for v in op.operands]
-        if op.name in ELEMENTWISE_BINARY:
+        family = family_of(op.name)
+        if family == "binary":
             assert types[0] == types[1] == op.result.type, f"{op.name}: {types}"
-        elif op.name in COMPARISONS:
+        elif family == "comparison":
             assert types[0] == types[1], f"{op.name}: {types}"
             assert types[0].shape == op.result.type.shape
-        elif op.name in ELEMENTWISE_UNARY:
+        elif family == "unary":
             assert types[0] == op.result.type, f"{op.name}: {types}"
         elif op.name in ("tile.addptr", "tile.load", "tile.store", "tile.where"):
             shapes = {t.shape for t in types}

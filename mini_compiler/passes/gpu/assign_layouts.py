@@ -25,9 +25,6 @@ from __future__ import annotations
 
 from ...errors import CompilationError
 from ...ir.ops import (
-    COMPARISONS,
-    ELEMENTWISE_BINARY,
-    ELEMENTWISE_UNARY,
     Block,
     Function,
     Op,
@@ -36,14 +33,19 @@ from ...ir.ops import (
     store_parts,
     walk_ops,
 )
+from ...ir.registry import family_of
 from .layouts import BlockedLayout, Layout, SliceLayout, choose_blocked_layout
 
 # Ops that can produce their result in any layout at no cost (no data comes from other threads).
 FREE_OPS = frozenset(("tile.arange", "tile.full", "tile.splat"))
 # Ops whose result is computed element by element from operands in the same layout.
-FOLLOWING_OPS = frozenset(ELEMENTWISE_BINARY + COMPARISONS + ELEMENTWISE_UNARY + (
-    "tile.where", "tile.cast", "tile.addptr", "tile.broadcast",
-))
+FOLLOWING_OPS = frozenset(("tile.where", "tile.cast", "tile.bitcast", "tile.addptr",
+                           "tile.broadcast"))
+
+
+def follows(name: str) -> bool:
+    """Elementwise: the result can take the layout of its operands."""
+    return name in FOLLOWING_OPS or family_of(name) in ("binary", "comparison", "unary")
 UNSUPPORTED_ON_GPU = ("tile.dot", "tile.trans", "tile.scan", "tile.reshape", "tile.atomic_add")
 CONVERT_LAYOUT = "gpu.convert_layout"
 
@@ -102,7 +104,7 @@ class _Assigner:
                 if not isinstance(parent, BlockedLayout):
                     parent = self.default(result)
                 self.demand.setdefault(op.operands[0], SliceLayout(op.attrs["axis"], parent))
-            elif op.name in FOLLOWING_OPS or op.name in FREE_OPS:
+            elif follows(op.name) or op.name in FREE_OPS:
                 wanted = self.demand.get(op.results[0]) if op.results else None
                 if wanted is not None:
                     for operand in op.operands:
@@ -179,7 +181,7 @@ class _Assigner:
                 if not op.operands[0].type.is_scalar:
                     self.coerce(block, op, 0, SliceLayout(axis, parent))
                 op.layout = parent
-        elif name in FOLLOWING_OPS:
+        elif follows(name):
             candidates = [self.layout(v) for v in op.operands
                           if not v.type.is_scalar and isinstance(v.owner, Op)
                           and v.owner.name not in FREE_OPS]

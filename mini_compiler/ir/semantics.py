@@ -1,0 +1,188 @@
+"""What each Tile IR op computes, in numpy: the meaning the reference interpreter gives it.
+
+A semantic function is ``run(interp, op, values) -> numpy array``: ``values`` are the operands'
+values (0-d arrays for scalars, numpy broadcasting standing in for implicit broadcasts) and
+``interp`` gives the program id and grid. Every op computes in the promoted type of its operands;
+the interpreter converts the result to the op's declared type. Ops that touch memory or own
+regions (load, store, atomic_add, for, while, if) are run by the interpreter itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import type_rules
+from .types import ElementType, PointerType, ScalarType, bf16
+
+NUMPY_DTYPES = {
+    "i1": np.bool_, "i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64,
+    "u8": np.uint8, "u16": np.uint16, "u32": np.uint32, "u64": np.uint64,
+    "f16": np.float16, "bf16": np.float32, "f32": np.float32, "f64": np.float64,
+}
+# How each element type lies in memory (bf16 is kept as float32 while computing, 16 bits stored).
+STORAGE_DTYPES = {**NUMPY_DTYPES, "bf16": np.uint16}
+
+
+def numpy_dtype(element: ElementType):
+    if isinstance(element, PointerType):
+        return np.int64
+    return NUMPY_DTYPES[element.name]
+
+
+def round_to_bfloat16(x: np.ndarray) -> np.ndarray:
+    """Round float32 values to the nearest bfloat16 (ties to even), still held in float32."""
+    bits = np.asarray(x, dtype=np.float32).view(np.uint32)
+    rounded = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) \
+        & np.uint32(0xFFFF0000)
+    return np.where(np.isnan(x), np.float32(np.nan), rounded.view(np.float32))
+
+
+def convert(x, element: ElementType) -> np.ndarray:
+    """``x`` converted to ``element`` with C semantics (float to int truncates toward zero)."""
+    x = np.asarray(x)
+    if element == bf16:
+        return round_to_bfloat16(x.astype(np.float32))
+    if isinstance(element, ScalarType) and element.is_bool:
+        return x != 0
+    target = numpy_dtype(element)
+    if x.dtype == target:
+        return x
+    with np.errstate(all="ignore"):
+        if np.issubdtype(target, np.integer) and np.issubdtype(x.dtype, np.floating):
+            x = np.trunc(np.nan_to_num(x, nan=0.0))
+        return x.astype(target)
+
+
+Op = object  # (annotation only: an ir.ops.Op)
+
+
+def _compute_element(op: Op) -> ElementType:
+    """The type a binary op computes in: the promoted operand type (f32 for integer `/`)."""
+    a, b = op.operands[-2].type.element, op.operands[-1].type.element
+    return type_rules.promote_elements(a, b, op.name)
+
+
+def _binary(fn):
+    def run(interp, op: Op, vals):
+        element = _compute_element(op)
+        a, b = (convert(v, element) for v in vals)
+        return fn(a, b)
+
+    return run
+
+
+def _c_floordiv(a, b):
+    q = np.floor_divide(a, np.where(b == 0, 1, b))
+    adjust = (np.remainder(a, np.where(b == 0, 1, b)) != 0) & ((a < 0) != (b < 0))
+    return q + adjust
+
+
+def _c_mod(a, b):
+    if np.issubdtype(np.asarray(a).dtype, np.floating):
+        return np.fmod(a, b)  # C's fmod: the sign of the dividend, as LLVM's frem
+    return a - _c_floordiv(a, b) * b
+
+
+def _float_unary(fn):
+    def run(interp, op: Op, vals):
+        x = vals[0]
+        compute = np.float32 if x.dtype in (np.float16, np.int32, np.int64, np.int8, np.int16,
+                                            np.bool_) else x.dtype
+        return fn(x.astype(compute))
+
+    return run
+
+
+def _bitcast(interp, op: Op, vals):
+    source, target = op.operands[0].type.element, op.result.type.element
+    x = np.ascontiguousarray(vals[0])
+    if source == bf16:
+        x = (x.astype(np.float32).view(np.uint32) >> np.uint32(16)).astype(np.uint16)
+    else:
+        x = x.astype(numpy_dtype(source))
+    if target == bf16:
+        return (x.view(np.uint16).astype(np.uint32) << np.uint32(16)).view(np.float32)
+    return x.view(numpy_dtype(target))
+
+
+def _reduce(interp, op: Op, vals):
+    x = vals[0]
+    axis = op.attrs["axis"]
+    kind = op.attrs["kind"]
+    if x.dtype == np.float16:
+        x = x.astype(np.float32)
+    return {"sum": np.sum, "max": np.max, "min": np.min}[kind](x, axis=axis)
+
+
+def _scan(interp, op: Op, vals):
+    x = vals[0]
+    axis = op.attrs["axis"]
+    if op.attrs.get("reverse"):
+        return np.flip(np.cumsum(np.flip(x, axis), axis=axis, dtype=x.dtype), axis)
+    return np.cumsum(x, axis=axis, dtype=x.dtype)
+
+
+def _dot(interp, op: Op, vals):
+    compute = np.float64 if op.result.type.element.name == "f64" else np.float32
+    out = vals[0].astype(compute) @ vals[1].astype(compute)
+    if op.attrs.get("has_acc"):
+        out = out + vals[2].astype(compute)
+    return out
+
+
+def _cast(interp, op: Op, vals):
+    return convert(vals[0], op.result.type.element)
+
+
+def _addptr(interp, op: Op, vals):
+    element = op.operands[0].type.element.pointee
+    return vals[0].astype(np.int64) + vals[1].astype(np.int64) * element.size_bytes
+
+
+def _where(interp, op: Op, vals):
+    element = op.result.type.element
+    return np.where(vals[0], convert(vals[1], element), convert(vals[2], element))
+
+
+def _constant(interp, op, vals):
+    return np.asarray(op.attrs["value"])
+
+
+def _program_id(interp, op, vals):
+    return np.asarray(interp.pid[op.attrs["axis"]])
+
+
+def _num_programs(interp, op, vals):
+    return np.asarray(interp.grid[op.attrs["axis"]])
+
+
+def _arange(interp, op, vals):
+    return np.arange(op.attrs["start"], op.attrs["end"])
+
+
+def _full(interp, op, vals):
+    return np.full(op.result.type.shape, op.attrs["value"])
+
+
+def _broadcast(interp, op, vals):
+    return np.broadcast_to(vals[0], op.result.type.shape)
+
+
+def _expand_dims(interp, op, vals):
+    return np.expand_dims(vals[0], op.attrs["axis"])
+
+
+def _trans(interp, op, vals):
+    return np.ascontiguousarray(vals[0].T)
+
+
+def _reshape(interp, op, vals):
+    return np.reshape(vals[0], op.result.type.shape)
+
+
+def _unary(fn):
+    return lambda interp, op, vals: fn(vals[0])
+
+
+def _same(interp, op, vals):
+    return vals[0]

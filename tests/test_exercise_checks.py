@@ -377,3 +377,67 @@ def test_a_right_kernel_the_course_compiler_cannot_compile_still_passes(capsys):
                                                BLOCK_SIZE=8)  # fmt: skip
     lesson01.check_axpy(axpy_with_fma)
     assert "✓ axpy" in capsys.readouterr().out
+
+
+# lesson 3 -------------------------------------------------------------------------------------
+
+
+@triton.jit
+def bias_silu_right(
+    a_ptr, b_ptr, bias_ptr, c_ptr, M, N, K, stride_am, stride_ak, stride_bk, stride_bn, stride_cm,
+    stride_cn, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    pid = tl.program_id(0)
+    num_pid_n = tl.cdiv(N, BLOCK_N)
+    rows = (pid // num_pid_n) * BLOCK_M + tl.arange(0, BLOCK_M)
+    cols = (pid % num_pid_n) * BLOCK_N + tl.arange(0, BLOCK_N)
+    ks = tl.arange(0, BLOCK_K)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k0 in range(0, K, BLOCK_K):
+        a_mask = (rows[:, None] < M) & (k0 + ks[None, :] < K)
+        b_mask = (k0 + ks[:, None] < K) & (cols[None, :] < N)
+        a = tl.load(a_ptr + rows[:, None] * stride_am + (k0 + ks[None, :]) * stride_ak,
+                    mask=a_mask, other=0.0)  # fmt: skip
+        b = tl.load(b_ptr + (k0 + ks[:, None]) * stride_bk + cols[None, :] * stride_bn,
+                    mask=b_mask, other=0.0)  # fmt: skip
+        acc = tl.dot(a, b, acc)
+    bias = tl.load(bias_ptr + cols, mask=cols < N, other=0.0).to(tl.float32)
+    z = acc + bias[None, :]
+    c_mask = (rows[:, None] < M) & (cols[None, :] < N)
+    tl.store(c_ptr + rows[:, None] * stride_cm + cols[None, :] * stride_cn,
+             (z * tl.sigmoid(z)).to(tl.float16), mask=c_mask)  # fmt: skip
+
+
+@triton.jit
+def bias_silu_unmasked_bias(
+    a_ptr, b_ptr, bias_ptr, c_ptr, M, N, K, stride_am, stride_ak, stride_bk, stride_bn, stride_cm,
+    stride_cn, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+):  # fmt: skip
+    pid = tl.program_id(0)
+    num_pid_n = tl.cdiv(N, BLOCK_N)
+    rows = (pid // num_pid_n) * BLOCK_M + tl.arange(0, BLOCK_M)
+    cols = (pid % num_pid_n) * BLOCK_N + tl.arange(0, BLOCK_N)
+    ks = tl.arange(0, BLOCK_K)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k0 in range(0, K, BLOCK_K):
+        a_mask = (rows[:, None] < M) & (k0 + ks[None, :] < K)
+        b_mask = (k0 + ks[:, None] < K) & (cols[None, :] < N)
+        a = tl.load(a_ptr + rows[:, None] * stride_am + (k0 + ks[None, :]) * stride_ak,
+                    mask=a_mask, other=0.0)  # fmt: skip
+        b = tl.load(b_ptr + (k0 + ks[:, None]) * stride_bk + cols[None, :] * stride_bn,
+                    mask=b_mask, other=0.0)  # fmt: skip
+        acc = tl.dot(a, b, acc)
+    bias = tl.load(bias_ptr + cols).to(tl.float32)  # columns past N: right values, wrong reads
+    z = acc + bias[None, :]
+    c_mask = (rows[:, None] < M) & (cols[None, :] < N)
+    tl.store(c_ptr + rows[:, None] * stride_cm + cols[None, :] * stride_cn,
+             (z * tl.sigmoid(z)).to(tl.float16), mask=c_mask)  # fmt: skip
+
+
+def test_matmul_bias_silu_rejects_an_unmasked_bias_load():
+    from course.exercises import lesson03
+
+    lesson03.check_matmul_bias_silu(bias_silu_right)
+    with pytest.raises(WrongAnswer, match=r"(?s)matmul_bias_silu: your kernel reads outside its "
+                       r"tensor.*bias_ptr \+ cols"):  # fmt: skip
+        lesson03.check_matmul_bias_silu(bias_silu_unmasked_bias)

@@ -13,7 +13,7 @@ import torch
 from ..check import WrongAnswer, check_close
 from ..env import configure
 from ..kernels.matmul import grouped_order, tolerance
-from . import learner_code, passed
+from . import learner_code, passed, reads_stay_inside
 
 BLOCKS = {"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 32}
 
@@ -48,29 +48,21 @@ def check_grouped_pid(grouped_pid) -> None:
     passed(name, f"matches the grouped order on {len(grids)} grids, including partial last groups")
 
 
-def _launch_2d(exercise: str, kernel, a, b, c, *extra) -> None:
+def _launch_2d(exercise: str, kernel, a, b, c, *extra, bounds_checked: bool = False) -> None:
+    """Launch on a 1-D grid of tiles; ``bounds_checked`` runs it through ``mini_compiler``'s
+    bounds-checked CPU back end instead (see :func:`~course.exercises.reads_stay_inside`)."""
     import triton
 
     m, k = a.shape
     n = b.shape[1]
     grid = (triton.cdiv(m, BLOCKS["BLOCK_M"]) * triton.cdiv(n, BLOCKS["BLOCK_N"]),)
+    args = (a, b, *extra, c, m, n, k, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
+            c.stride(0), c.stride(1))  # fmt: skip
+    if bounds_checked:
+        reads_stay_inside(exercise, kernel, grid, *args, **BLOCKS)
+        return
     with learner_code(exercise):
-        kernel[grid](
-            a,
-            b,
-            *extra,
-            c,
-            m,
-            n,
-            k,
-            a.stride(0),
-            a.stride(1),
-            b.stride(0),
-            b.stride(1),
-            c.stride(0),
-            c.stride(1),
-            **BLOCKS,
-        )
+        kernel[grid](*args, **BLOCKS)
 
 
 def check_matmul_bias_silu(matmul_bias_silu_kernel) -> None:
@@ -91,7 +83,15 @@ def check_matmul_bias_silu(matmul_bias_silu_kernel) -> None:
         check_close(
             c, z * torch.sigmoid(z), name=f"{name} ({m}x{n}x{k})", rtol=rtol, atol=atol, quiet=True
         )
-    passed(name, f"silu(A @ B + bias) matches float64 for (M, N, K) in {shapes}, blocks of 32")
+    m, n, k = 70, 45, 50  # no size a multiple of the 32-wide tiles: every edge is partial
+    a, b = torch.randn(m, k, dtype=torch.float16), torch.randn(k, n, dtype=torch.float16)
+    bias, c = torch.randn(n, dtype=torch.float16), torch.empty(m, n, dtype=torch.float16)
+    _launch_2d(name, matmul_bias_silu_kernel, a, b, c, bias, bounds_checked=True)
+    passed(
+        name,
+        f"silu(A @ B + bias) matches float64 for (M, N, K) in {shapes}, blocks of 32; no load "
+        "or store leaves its tensor",
+    )
 
 
 def check_batched_matmul(batched_matmul_kernel) -> None:

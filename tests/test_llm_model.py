@@ -135,3 +135,28 @@ def test_loader_reads_shards_and_explains_problems(tmp_path, weights):
                               {n: t for n, t in weights.items() if "layers.1." not in n})
     with pytest.raises(ValueError, match="missing 9"):
         load_checkpoint(partial)
+
+
+def test_static_reference_matches_the_sliced_one(weights):
+    """The static-cache form (for torch.compile and CUDA graphs) computes the same logits."""
+    ref = TorchLlama(weights, TINY, dtype=torch.float64)
+    sliced, static = ref.new_cache(2), ref.new_cache(2)
+    prompt = torch.randint(0, TINY.vocab, (2, 9), generator=torch.Generator().manual_seed(4))
+    check_close(ref(prompt, static, static=True), ref(prompt, sliced), quiet=True)
+    for i in range(2):
+        new = prompt[:, i : i + 1]
+        check_close(ref(new, static, static=True), ref(new, sliced), quiet=True)
+    assert int(static.position) == 11
+
+
+def test_model_check_rejects_a_broken_model(weights):
+    """check_model must fail when the course model computes something else."""
+    from course.check import WrongAnswer
+    from course.llm.verify import check_model
+
+    broken = CourseLlama(weights, TINY)
+    broken.layers[1]["down"] = broken.layers[1]["down"] * 1.01  # one weight off by 1%
+    ref = TorchLlama(weights, TINY, dtype=torch.float64)
+    prompt = torch.randint(0, TINY.vocab, (1, 6))
+    with pytest.raises(WrongAnswer, match="prefill"):
+        check_model(broken, ref, prompt=prompt, steps=1)

@@ -23,6 +23,7 @@ the end simply find no keys.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -106,6 +107,11 @@ def combine_kernel(
     tl.store(Out + b * stride_ob + h * HEAD_DIM + offs_d, out.to(Out.dtype.element_ty))
 
 
+@functools.cache
+def _sm_count(device_index: int) -> int:
+    return torch.cuda.get_device_properties(device_index).multi_processor_count
+
+
 def choose_splits(batch: int, n_kv_heads: int, max_seq: int, block_n: int, sms: int) -> int:
     """Enough key slices that ``batch * n_kv_heads * splits`` fills the GPU about twice, but no
     slice shorter than two tiles (each slice costs a partial row and its combination)."""
@@ -136,8 +142,7 @@ def decode_attention(
             f"decode_attention: q {tuple(q.shape)} and cache {tuple(k_cache.shape)} do not fit"
         )
     if n_splits is None:
-        sms = torch.cuda.get_device_properties(q.device).multi_processor_count if (
-            configure().on_gpu) else 4  # fmt: skip
+        sms = _sm_count(q.device.index or 0) if configure().on_gpu else 4
         n_splits = choose_splits(batch, n_kv_heads, max_seq, block_n, sms)
     keys_per_split = triton.cdiv(triton.cdiv(max_seq, n_splits), block_n) * block_n
     group = n_heads // n_kv_heads

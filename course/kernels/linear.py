@@ -114,9 +114,10 @@ def prune_configs(configs: list[triton.Config], named_args: dict, **kwargs) -> l
         return decode
     prefill = [c for c in configs if c.kwargs["BLOCK_M"] != 16]
     if kwargs.get("EPILOGUE", named_args.get("EPILOGUE")) == "swiglu":
-        prefill = [
-            c for c in prefill if c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] <= SWIGLU_MAX_TILE
-        ]
+        # two accumulators: at most 128 x 128 fp32 values each, and 8 warps to hold that many
+        prefill = [c for c in prefill if c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] < SWIGLU_MAX_TILE
+                   or (c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"] == SWIGLU_MAX_TILE
+                       and c.num_warps == 8)]  # fmt: skip
     sms = torch.cuda.get_device_properties(torch.cuda.current_device()).multi_processor_count
     return candidate_configs(prefill, m, n, named_args["x_ptr"].element_size(), sms)
 
@@ -125,9 +126,12 @@ def _even_k(args: dict) -> bool:
     return args["K"] % args["BLOCK_K"] == 0
 
 
+# The residual epilogue may update its output in place (out is residual): timing a configuration
+# runs the kernel many times, so the autotuner restores the output after each timing.
 linear_autotuned = triton.autotune(
     configs=autotune_configs(),
     key=["M", "N", "K", "EPILOGUE"],
+    restore_value=["out_ptr"],
     prune_configs_by={"early_config_prune": prune_configs},
 )(triton.heuristics({"EVEN_K": _even_k})(linear_kernel))
 

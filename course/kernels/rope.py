@@ -107,7 +107,7 @@ def rope_qkv(
     if q_out is None:
         q_out = torch.empty(batch, seq, n_heads, head_dim, device=qkv.device, dtype=qkv.dtype)
     rows = qkv.reshape(batch * seq, width)
-    block_t = min(16, triton.next_power_of_2(batch * seq))
+    block_t = min(16, max(2, triton.next_power_of_2(batch * seq)))
     grid = (triton.cdiv(batch * seq, block_t), n_heads + n_kv_heads)
     (kernel or rope_qkv_kernel)[grid](
         rows, cos, sin, position, q_out, k_cache, v_cache,

@@ -62,8 +62,8 @@ class TorchLlama:
                 q, k_cache, v_cache, attn_mask=mask, enable_gqa=c.group > 1
             )
         keys, values = k_cache[:, :, : start + t], v_cache[:, :, : start + t]
-        if start == 0:
-            return F.scaled_dot_product_attention(q, keys, values, is_causal=True,
+        if start == 0 or t == 1:  # a prompt (causal), or one new token (sees every key): no mask
+            return F.scaled_dot_product_attention(q, keys, values, is_causal=start == 0 and t > 1,
                                                   enable_gqa=c.group > 1)  # fmt: skip
         # queries at positions start .. start + t - 1 see keys up to their own position
         mask = torch.ones(t, start + t, dtype=torch.bool, device=q.device).tril(start)
@@ -74,14 +74,24 @@ class TorchLlama:
                 static: bool = False) -> torch.Tensor:  # fmt: skip
         """Logits ``(batch, seq, vocab)`` (``seq`` = 1 with ``last_only``) for new ``tokens``
         ``(batch, seq)``, whose keys and values join ``cache``. ``static``: see the module."""
+        if static:  # the position lives on the device and moves on inside the launches
+            return self.forward_launches(tokens, cache, None, last_only=last_only, static=True)
+        logits = self.forward_launches(tokens, cache, cache.reserve(tokens.shape[1]),
+                                       last_only=last_only)  # fmt: skip
+        cache.advance(tokens.shape[1])
+        return logits
+
+    def forward_launches(self, tokens, cache: KVCache, start, *, last_only=False, static=False):
+        """:meth:`forward` without the host's bookkeeping: what ``torch.compile`` compiles and a
+        CUDA graph captures. ``start`` is the position of the first token (``None`` when
+        ``static``, which reads and advances ``cache.position`` on the device instead)."""
         c, w = self.config, self.w
         batch, t = tokens.shape
         if static:
             pos = cache.position.long()
             idx = pos + torch.arange(t, device=tokens.device)
-            cos, sin, start = self.cos[idx], self.sin[idx], None
+            cos, sin = self.cos[idx], self.sin[idx]
         else:
-            start = cache.reserve(t)
             cos, sin, pos = self.cos[start : start + t], self.sin[start : start + t], None
         x = w["model.embed_tokens.weight"][tokens]
         for i in range(c.n_layers):
@@ -106,8 +116,6 @@ class TorchLlama:
         logits = rms_norm(x, w["model.norm.weight"], c.norm_eps) @ self.head.T
         if static:
             cache.position.add_(t)
-        else:
-            cache.advance(t)
         return logits
 
     __call__ = forward

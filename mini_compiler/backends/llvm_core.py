@@ -270,6 +270,9 @@ ELEMENT_RULES: dict[str, Rule] = {
 }
 
 
+DEFAULT_ELEMENT_RULES = dict(ELEMENT_RULES)
+
+
 # ---------------------------------------------------------------------------- reductions
 def reduce_identity(kind: str, element: ScalarType):
     """The value a reduction starts from (a Python number for :func:`constant`)."""

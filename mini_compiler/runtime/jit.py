@@ -21,6 +21,7 @@ import os
 from ..driver import CompiledKernel, compile_specialisation, debug_stages, print_stage
 from ..errors import LaunchError
 from ..frontend.source import kernel_source, python_function_of
+from . import disk_cache
 from .cache import KernelCache
 from .grid import normalise_grid
 from .specialization import FastBinder, Specialisation, specialise
@@ -44,6 +45,7 @@ class JITFunction:
         self.__doc__ = self.fn.__doc__
         self.cache = KernelCache()
         self._binder: FastBinder | None = None
+        self._fingerprint: str | None = None  # of the source, for the disk cache
 
     def __repr__(self) -> str:
         return f"<mini_compiler.jit kernel {self.__name__}>"
@@ -81,9 +83,21 @@ class JITFunction:
         compiled = self.cache.get(key)
         if compiled is not None:
             return compiled
+        entry = None
+        if backend_name != "interpreter" and disk_cache.enabled() and \
+                disk_cache.rules_are_defaults() and not debug_stages():
+            if self._fingerprint is None:
+                self._fingerprint = disk_cache.source_fingerprint(self.fn)
+            entry = disk_cache.key(self._fingerprint, spec.key, backend_name, key[1:])
+            compiled = disk_cache.load(entry)
+            if compiled is not None:
+                self.cache[key] = compiled
+                return compiled
         compiled = compile_specialisation(self.fn, spec, backend_name, {
             "bounds_check": options["bounds_check"], "num_warps": options.get("num_warps"),
             "num_stages": options.get("num_stages")}, self.__name__)
+        if entry is not None:
+            disk_cache.store(entry, compiled)
         self.cache[key] = compiled
         return compiled
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 _spec = importlib.util.spec_from_file_location("compiler_kernels",
@@ -25,3 +26,13 @@ _helpers_spec.loader.exec_module(compiler_helpers)
 
 torch.manual_seed(0)
 np.random.seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_compile_cache(tmp_path_factory):
+    """Each test session compiles into a disk cache of its own (tests that replace compiler
+    internals must not meet kernels an earlier session stored)."""
+    import os
+
+    os.environ["MINI_COMPILER_CACHE_DIR"] = str(tmp_path_factory.mktemp("compile_cache"))
+    yield

@@ -23,3 +23,13 @@ needs_ptxas = pytest.mark.skipif(
     reason="no ptxas: install triton (its Linux wheel carries ptxas) or set MINI_COMPILER_PTXAS",
 )
 needs_gpu = pytest.mark.skipif(not ON_GPU, reason="needs a CUDA GPU (torch.cuda.is_available())")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_compile_cache(tmp_path_factory):
+    """Each test session compiles into a disk cache of its own (tests that replace compiler
+    internals must not meet kernels an earlier session stored)."""
+    import os
+
+    os.environ["MINI_COMPILER_CACHE_DIR"] = str(tmp_path_factory.mktemp("compile_cache"))
+    yield

@@ -54,3 +54,13 @@ def compile(fn: Function, options: dict) -> CpuKernel:  # noqa: A001 - the back-
                            jitted.wait_address)
     asm = {"llvm": llvm_text, "llvm.opt": jitted.optimised_ir, "x86": jitted.assembly}
     return CpuKernel(asm, launcher, jitted)
+
+
+def from_optimised_ir(name: str, asm: dict, checked_ops: list, work_per_program: int
+                      ) -> CpuKernel:
+    """A kernel from a disk-cache entry: machine code from its already optimised LLVM IR (the
+    front end, the passes, the lowering and LLVM's optimisation are not run again)."""
+    jitted = compile_module(asm["llvm.opt"], want_assembly=False, optimise=False)
+    launcher = CpuLauncher(jitted.address, name, checked_ops, work_per_program,
+                           jitted.wait_address)
+    return CpuKernel(dict(asm), launcher, jitted)

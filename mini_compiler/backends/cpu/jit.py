@@ -43,7 +43,7 @@ class JitModule:
     wait_address: int = 0
 
 
-def optimise(module: llvm.ModuleRef, tm, speed_level: int = 3) -> None:
+def run_o3(module: llvm.ModuleRef, tm, speed_level: int = 3) -> None:
     options = llvm.PipelineTuningOptions(speed_level=speed_level)
     options.loop_vectorization = True
     options.slp_vectorization = True
@@ -52,13 +52,16 @@ def optimise(module: llvm.ModuleRef, tm, speed_level: int = 3) -> None:
     manager.run(module, pass_builder)
 
 
-def compile_module(llvm_ir: str, want_assembly: bool = True) -> JitModule:
+def compile_module(llvm_ir: str, want_assembly: bool = True, optimise: bool = True
+                   ) -> JitModule:
+    """Parse, optimise (unless ``optimise`` is False: the IR is already optimised) and JIT."""
     tm = target_machine()
     module = llvm.parse_assembly(llvm_ir)
     module.triple = tm.triple
     module.data_layout = str(tm.target_data)
     module.verify()
-    optimise(module, tm)
+    if optimise:
+        run_o3(module, tm)
     optimised = str(module)
     assembly = tm.emit_assembly(module) if want_assembly else ""
     engine = llvm.create_mcjit_compiler(module, tm)

@@ -149,6 +149,7 @@ def _guess_element(value: ir.Value):
 ELEMENTWISE_LOWERINGS: dict[str, ElementwiseRule] = {
     name: _learner_form(name) for name in llvm_core.ELEMENT_RULES
 }
+DEFAULT_LOWERINGS = dict(ELEMENTWISE_LOWERINGS)  # to tell whether an exercise rule is installed
 
 # Tiles computed by these ops are always stored in a stack array (see the module docstring).
 ALWAYS_MATERIALISED = {"tile.load", "tile.reduce", "tile.dot", "tile.scan", "tile.atomic_add"}
@@ -416,11 +417,13 @@ class TileToLLVM(MemoryLowering, RegionLowering):
         if name == "tile.reshape":
             return self.element(op.operands[0], self.reshape_index(op, idx))
         rule = self.rules.get(name)
-        if rule is None:
+        core_rule = getattr(rule, "core_rule", None)
+        if rule is None:  # an op added to the shared table after this module was imported
+            core_rule = llvm_core.ELEMENT_RULES.get(name)
+        if rule is None and core_rule is None:
             raise CompilationError(f"the CPU back end cannot lower {name}", op.loc,
                                    self.kernel_name)
         operands = [self.element(o, idx) for o in op.operands]
-        core_rule = getattr(rule, "core_rule", None)
         if core_rule is not None:  # the shared rule, told the element type
             element = op.operands[0].type.element if op.operands else result_type.element
             return core_rule(b, element, *operands)

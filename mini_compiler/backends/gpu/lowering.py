@@ -165,7 +165,7 @@ class KernelLowering(RegionLowering):
     def lower_op(self, op: Op) -> None:
         handler = getattr(self, "lower_" + op.name.replace("tile.", "").replace("gpu.", ""),
                           None)
-        if handler is None and op.name in ELEMENTWISE:
+        if handler is None and (op.name in ELEMENTWISE or op.name in llvm_core.ELEMENT_RULES):
             handler = self.lower_elementwise
         if handler is None:
             raise CompilationError(f"the GPU back end cannot compile {op.name} yet; run this "
@@ -393,7 +393,7 @@ class KernelLowering(RegionLowering):
     # ----- arithmetic ------------------------------------------------------------------------
     def lower_elementwise(self, op: Op) -> None:
         element = op.operands[0].type.element if op.operands else op.result.type.element
-        rule = ELEMENTWISE[op.name]
+        rule = ELEMENTWISE.get(op.name) or llvm_core.ELEMENT_RULES[op.name]
         self.per_element(op, lambda *args: rule(self.builder, element, *args))
 
     def lower_where(self, op: Op) -> None:

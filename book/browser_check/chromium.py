@@ -110,7 +110,11 @@ class Browser:
     """A headless Chromium with a fresh profile, and a DevTools session on its one page."""
 
     def __init__(self, executable: str, timeout: float = 30.0):
-        self.profile = tempfile.TemporaryDirectory(prefix="course-chromium-")
+        # Chromium's helper processes can still write to the profile for a moment after the
+        # browser exits; a leftover file must not fail the check that just passed.
+        self.profile = tempfile.TemporaryDirectory(
+            prefix="course-chromium-", ignore_cleanup_errors=True
+        )
         self.process = subprocess.Popen(
             [executable, *FLAGS, f"--user-data-dir={self.profile.name}", "about:blank"],
             stdout=subprocess.DEVNULL,

@@ -165,7 +165,7 @@ def check_close(
         unwritten = nan_here if known_written is None else nan_here & ~known_written
         if unwritten.any():
             where = unwritten.nonzero().flatten()
-            maybe = " (or your code computed NaN there)" if known_written is None else ""
+            maybe = ", unless your code computed NaN there" if known_written is None else ""
             first = _describe_positions(where, got.shape, max_report)
             raise WrongAnswer(
                 f"{name}: {len(where)} of {n} elements were never written (they still hold the "

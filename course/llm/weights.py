@@ -68,18 +68,20 @@ def random_weights(
     """Deterministic random weights (the same for the same seed, device type and dtype).
 
     Matrices are normal with standard deviation ``1 / sqrt(fan_in)``, so every projection keeps its
-    input's scale. The embedding's is ``4 / sqrt(hidden)``: with the head tied to it, logits have a
-    standard deviation of about 4, so the top token usually stands clear of the next one (at a
-    standard deviation near 1, greedy choices would hinge on rounding). Norm weights are near 1.
+    input's scale; so is the embedding, whose rows then have length about 1. Norm weights are near
+    1, except the final norm's, near 4: the logits then have a standard deviation of about 4, so the
+    top token usually stands clear of the next one (near 1, greedy choices would often hinge on
+    rounding). A larger embedding would do the same for a tied head, but each token's own row would
+    then dominate its logits and a random model would repeat its input token.
     """
     gen = torch.Generator(device=device).manual_seed(seed)
     weights = {}
     for name, shape in expected_shapes(config).items():
         if len(shape) == 1:
-            w = 1.0 + 0.1 * torch.randn(shape, generator=gen, device=device)
+            scale = 4.0 if name == "model.norm.weight" else 1.0
+            w = scale * (1.0 + 0.1 * torch.randn(shape, generator=gen, device=device))
         else:
-            std = 4 / math.sqrt(config.hidden) if "embed" in name else 1 / math.sqrt(shape[1])
-            w = torch.randn(shape, generator=gen, device=device) * std
+            w = torch.randn(shape, generator=gen, device=device) / math.sqrt(shape[1])
         weights[name] = w.to(dtype)
     return weights
 

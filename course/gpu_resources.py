@@ -43,12 +43,17 @@ from triton.compiler import ASTSource
 
 job = json.loads(sys.stdin.read())
 with tempfile.TemporaryDirectory() as folder:  # Triton reads a kernel's source from its file
-    path = os.path.join(folder, "kernel_source.py")
-    with open(path, "w") as f:
-        f.write("import triton\nimport triton.language as tl\n\n" + job["source"])
-    spec = importlib.util.spec_from_file_location("kernel_source", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    if job["module"]:  # a course module: import it as on a GPU, with the jit helpers it calls
+        import course.env
+        course.env._chosen = course.env.Environment("cuda", "sm_90", "compiling for sm_90 only")
+        module = importlib.import_module(job["module"])
+    else:  # a kernel defined in a notebook: its own source, using only tl
+        path = os.path.join(folder, "kernel_source.py")
+        with open(path, "w") as f:
+            f.write("import triton\nimport triton.language as tl\n\n" + job["source"])
+        spec = importlib.util.spec_from_file_location("kernel_source", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
     source = ASTSource(fn=getattr(module, job["name"]), signature=job["signature"],
                        constexprs=job["constexprs"])
     compiled = triton.compile(
@@ -105,26 +110,30 @@ class CompiledResources:
         )
 
 
-def _kernel_source(kernel) -> tuple[str, str]:
+def _kernel_source(kernel) -> tuple[str, str, str | None]:
+    """Name, source, and the importable module (a ``course.`` module) the kernel comes from."""
     fn = getattr(kernel, "fn", kernel)
-    return fn.__name__, textwrap.dedent(inspect.getsource(fn))
+    module = fn.__module__ if fn.__module__.startswith("course.") else None
+    return fn.__name__, textwrap.dedent(inspect.getsource(fn)), module
 
 
 def compile_for_sm90(
     kernel, signature: dict[str, str], constexprs: dict, *, num_warps: int, num_stages: int = 3
 ) -> CompiledResources:
-    """Compile ``kernel`` (a ``@triton.jit`` function whose body uses only ``tl``) for ``sm_90``
-    with Triton's compiler and read its resources with ``ptxas -v``.
+    """Compile ``kernel`` for ``sm_90`` with Triton's compiler and read its resources with
+    ``ptxas -v``. ``kernel`` is a ``@triton.jit`` function of a ``course.`` module (imported as on
+    a GPU, so the jit functions it calls come along) or one whose body uses only ``tl``.
 
     ``signature`` maps every parameter to a Triton type (``"*fp32"``, ``"i32"``, ``"constexpr"``);
     ``constexprs`` gives the constexpr values.
     """
     from mini_compiler.backends.gpu import ptxas
 
-    name, source = _kernel_source(kernel)
+    name, source, module = _kernel_source(kernel)
     job = {
         "name": name,
         "source": source,
+        "module": module,
         "signature": signature,
         "constexprs": constexprs,
         "num_warps": num_warps,

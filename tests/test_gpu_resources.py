@@ -45,3 +45,19 @@ def test_a_lesson_kernel_compiles_for_sm90_without_a_gpu():
     assert r.spill_bytes == 0
     assert r.shared_bytes > 0  # the cross-warp reductions go through shared memory
     assert "warps:" in str(r) and "occupancy" in str(r)
+
+
+def test_lesson_4s_claim_the_4_warp_dkdv_kernel_spills_and_the_8_warp_one_does_not():
+    """A kernel that calls jit helpers of its module compiles too (the module is imported)."""
+    from course.kernels import attention
+
+    signature = {name: "*fp16" for name in ("Q", "K", "V", "DO", "DK", "DV")}
+    signature |= {"LSE": "*fp32", "DELTA": "*fp32", "N": "i32", "sm_scale": "fp32"}
+    signature |= {"qk_scale": "fp32"}
+    signature |= dict.fromkeys(("HEAD_DIM", "BLOCK_M", "BLOCK_N", "CAUSAL", "EVEN_N"), "constexpr")
+    constexprs = {"HEAD_DIM": 128, "BLOCK_M": 32, "BLOCK_N": 128, "CAUSAL": False, "EVEN_N": True}
+    four, eight = (
+        compile_for_sm90(attention.attention_bwd_dkdv_kernel, signature, constexprs, num_warps=w)
+        for w in (4, 8)
+    )
+    assert four.spill_bytes > 0 and eight.spill_bytes == 0

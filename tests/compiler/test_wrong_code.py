@@ -5,9 +5,11 @@ where that adds something). The GPU side of the same kernels is in
 ``tests/compiler_gpu/test_wrong_code_gpu.py``.
 """
 
+import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -62,6 +64,14 @@ def shift_left_kernel(x_ptr, n, BLOCK: tl.constexpr):
 
 
 @triton.jit
+def shift_right_kernel(x_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    mask = (offs >= 1) & (offs < n)
+    values = tl.load(x_ptr + offs - 1, mask=mask)
+    tl.store(x_ptr + offs, values, mask=mask)
+
+
+@triton.jit
 def reverse_in_place_kernel(x_ptr, n, BLOCK: tl.constexpr):
     offs = tl.arange(0, BLOCK)
     mask = offs < n
@@ -75,6 +85,15 @@ def test_shift_in_place(n):
     expected = x.clone()
     expected[:-1] = x[1:]
     mini_compiler.jit(shift_left_kernel)[(1,)](x, n, BLOCK=triton.next_power_of_2(n))
+    torch.testing.assert_close(x, expected)
+
+
+@pytest.mark.parametrize("n", [5, 64, 100])
+def test_shift_right_in_place(n):
+    x = torch.randn(n)
+    expected = x.clone()
+    expected[1:] = x[:-1]
+    mini_compiler.jit(shift_right_kernel)[(1,)](x, n, BLOCK=triton.next_power_of_2(n))
     torch.testing.assert_close(x, expected)
 
 
@@ -224,7 +243,11 @@ CRASHERS = textwrap.dedent('''
 def test_crashing_patterns_now_compile_and_are_right(tmp_path):
     script = tmp_path / "crashers.py"
     script.write_text(CRASHERS)
+    # the child imports the mini_compiler this test process imported
+    package_root = str(Path(mini_compiler.__file__).resolve().parents[1])
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [package_root, os.environ.get("PYTHONPATH", "")]))
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=env)
     assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
     assert "survived" in done.stdout

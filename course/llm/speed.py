@@ -18,6 +18,7 @@ import statistics
 
 import torch
 
+from ..env import configure
 from ..kernels import decode_attention as dec
 from ..kernels import gqa_attention as gqa
 from ..kernels import linear as lin
@@ -81,7 +82,8 @@ def kernel_breakdown(config: LlamaConfig, *, batch: int, tokens: int, start: int
                      bandwidth_gbs: float, matmul_tflops: float) -> list[dict]:  # fmt: skip
     """Per-kernel time of one forward pass of ``batch`` sequences of ``tokens`` new tokens after
     ``start`` cached ones (``tokens=1``: a decode step), with each kernel's ceiling."""
-    c, dev, e = config, "cuda", torch.tensor([], dtype=dtype).element_size()
+    c, e = config, torch.tensor([], dtype=dtype).element_size()
+    dev = configure().device
     m = batch * tokens
     rows = []
 

@@ -8,32 +8,16 @@ directly, so a rule a learner just changed is the one used.
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from .backends import backend_for_device
+from .debug import debug_stages, print_stage
 from .frontend.codegen import build_tile_ir
 from .interpreter import Memory, interpret
 from .ir.ops import Function
 from .passes.pipeline import PassManager
 from .runtime.specialization import Specialisation, TensorArg
-
-DEBUG_STAGES = {"ir", "llvm", "asm", "ptx"}
-
-
-def debug_stages() -> set[str]:
-    """The stages MINI_COMPILER_DEBUG asks to print: a comma list of ir, llvm, asm, or all."""
-    raw = os.environ.get("MINI_COMPILER_DEBUG", "")
-    names = {part.strip().lower() for part in raw.split(",") if part.strip()}
-    if "all" in names or "1" in names:
-        return set(DEBUG_STAGES)
-    return names & DEBUG_STAGES
-
-
-def print_stage(name: str, text: str) -> None:
-    print(f"// ----- {name} -----\n{text}", file=sys.stdout, flush=True)
 
 
 @dataclass

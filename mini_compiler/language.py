@@ -1,7 +1,7 @@
 """The ``tl`` surface of mini_compiler: the names and meanings of ``triton.language``.
 
 Write kernels with ``import mini_compiler.language as tl`` exactly as with Triton. The functions
-here are markers: the front end (``frontend/codegen.py``) recognises them by name and emits Tile IR;
+here are markers: the front end (``frontend/``) recognises them by name and emits Tile IR;
 calling one outside a kernel raises. ``triton.language`` names found in an ``@triton.jit`` kernel's
 globals are mapped to the same builtins by name, so both spellings compile identically.
 """
@@ -87,8 +87,8 @@ def from_ir(element) -> dtype:
     raise ValueError(f"no tl dtype for {element}")
 
 
-# The builtin functions. Each is a marker; its meaning is in frontend/codegen.py (the method
-# ``CodeGenerator.builtin_<name>``).
+# The builtin functions. Each is a marker; its meaning is in frontend/builtins/ (the method
+# ``builtin_<name>`` of the family's module).
 BUILTINS = (
     "program_id", "num_programs", "arange", "zeros", "full", "load", "store", "where",
     "maximum", "minimum", "exp", "exp2", "log", "log2", "sqrt", "abs", "sin", "cos",

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import os
 
-from ..driver import CompiledKernel, compile_specialisation, debug_stages, print_stage
+from ..debug import debug_stages, print_stage
+from ..driver import CompiledKernel, compile_specialisation
 from ..errors import LaunchError
 from ..frontend.source import kernel_source, python_function_of
 from . import disk_cache

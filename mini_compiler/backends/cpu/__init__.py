@@ -4,9 +4,9 @@ described in ``mini_compiler/backends/__init__.py``."""
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 
+from ...debug import print_stage
 from ...ir.ops import Function, walk_ops
 from . import lowering
 from .jit import compile_module
@@ -44,12 +44,12 @@ def compile(fn: Function, options: dict) -> CpuKernel:  # noqa: A001 - the back-
                                                  lowering.ELEMENTWISE_LOWERINGS)
     llvm_text = str(module)
     if "llvm" in debug:
-        print(f"// ----- llvm -----\n{llvm_text}", file=sys.stdout)
+        print_stage("llvm", llvm_text)
     jitted = compile_module(llvm_text)
     if "llvm" in debug:
-        print(f"// ----- llvm.opt -----\n{jitted.optimised_ir}", file=sys.stdout)
+        print_stage("llvm.opt", jitted.optimised_ir)
     if "asm" in debug:
-        print(f"// ----- x86 -----\n{jitted.assembly}", file=sys.stdout)
+        print_stage("x86", jitted.assembly)
     launcher = CpuLauncher(jitted.address, name, checked_ops, _work_per_program(fn),
                            jitted.wait_address)
     asm = {"llvm": llvm_text, "llvm.opt": jitted.optimised_ir, "x86": jitted.assembly}

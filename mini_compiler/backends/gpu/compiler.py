@@ -17,10 +17,10 @@ Compiling needs no GPU; launching loads the PTX through the CUDA driver on first
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ...debug import print_stage
 from ...errors import CompilationError
 from ...ir.ops import Function
 from ...ir.printer import print_function
@@ -191,7 +191,7 @@ def compile_tile_ir(fn: Function, options: GpuOptions | None = None,
 
 def _show(debug, switch: str, stage: str, text: str) -> None:
     if switch in debug or "asm" in debug and switch == "ptx":
-        print(f"// ----- {stage} -----\n{text}", file=sys.stdout, flush=True)
+        print_stage(stage, text)
 
 
 def compile(fn: Function, options: dict) -> GpuKernel:  # noqa: A001 - the back-end interface

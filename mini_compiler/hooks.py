@@ -24,22 +24,39 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from .backends import llvm_core
 from .backends.cpu import lowering as cpu_lowering
+from .backends.gpu import compiler as gpu_compiler
 from .passes import constant_fold
 from .runtime.cache import clear_all
 
 
 @contextmanager
-def override(folders: dict | None = None, lowering: dict | None = None):
-    """Use ``folders`` (constant-folding rules) and ``lowering`` (CPU elementwise lowering
-    rules), each a dict from op name (e.g. ``"tile.add"``) to a rule, inside the block."""
+def override(folders: dict | None = None, lowering: dict | None = None,
+             gpu: dict | None = None):
+    """Use, inside the block:
+
+    * ``folders``: constant-folding rules, op name (e.g. ``"tile.add"``) -> ``fold(*constants)``;
+    * ``lowering``: elementwise lowering rules, op name -> ``rule(builder, operands)``, used by
+      both back ends (the CPU's table ``ELEMENTWISE_LOWERINGS`` and the shared
+      ``llvm_core.LEARNER_RULES`` the GPU back end reads);
+    * ``gpu``: the GPU back end's exercise rules, ``"vector_width"`` and/or
+      ``"butterfly_offsets"`` (the same functions ``gpu.compile_for_gpu(...)`` takes).
+    """
+    lowering = lowering or {}
     tables = [(constant_fold.FOLDERS, folders or {}),
-              (cpu_lowering.ELEMENTWISE_LOWERINGS, lowering or {})]
-    saved = [dict(table) for table, _ in tables]
-    for table, rules in tables:
+              (cpu_lowering.ELEMENTWISE_LOWERINGS, lowering),
+              (llvm_core.LEARNER_RULES, lowering)]
+    for rules in (folders or {}, lowering):
         unknown = [name for name in rules if not name.startswith("tile.")]
         if unknown:
             raise KeyError(f"rules are keyed by op name such as 'tile.add'; got {unknown}")
+    unknown = sorted(set(gpu or {}) - set(gpu_compiler.RULES))
+    if unknown:
+        raise KeyError(f"GPU rules are {sorted(gpu_compiler.RULES)}; got {unknown}")
+    tables.append((gpu_compiler.RULES, gpu or {}))
+    saved = [dict(table) for table, _ in tables]
+    for table, rules in tables:
         table.update(rules)
     clear_all()
     try:

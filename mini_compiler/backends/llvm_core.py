@@ -271,6 +271,9 @@ ELEMENT_RULES: dict[str, Rule] = {
 
 
 DEFAULT_ELEMENT_RULES = dict(ELEMENT_RULES)
+# Exercise rules installed by ``mini_compiler.hooks.override(lowering=...)``, in the learner's
+# form ``rule(builder, operands)``; a back end uses one in place of its own rule for that op.
+LEARNER_RULES: dict[str, Callable] = {}
 
 
 # ---------------------------------------------------------------------------- reductions

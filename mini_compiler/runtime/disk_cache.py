@@ -98,11 +98,14 @@ def rules_are_defaults() -> bool:
     the stored code was made with other rules)."""
     from ..backends import llvm_core
     from ..backends.cpu import lowering
+    from ..backends.gpu import compiler as gpu_compiler
     from ..passes import constant_fold
 
     return (constant_fold.FOLDERS == constant_fold.DEFAULT_FOLDERS
             and lowering.ELEMENTWISE_LOWERINGS == lowering.DEFAULT_LOWERINGS
-            and llvm_core.ELEMENT_RULES == llvm_core.DEFAULT_ELEMENT_RULES)
+            and llvm_core.ELEMENT_RULES == llvm_core.DEFAULT_ELEMENT_RULES
+            and not llvm_core.LEARNER_RULES
+            and gpu_compiler.RULES == gpu_compiler.DEFAULT_RULES)
 
 
 def key(fingerprint: str, spec_key: tuple, backend: str, options: tuple) -> str:

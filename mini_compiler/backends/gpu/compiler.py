@@ -39,14 +39,21 @@ from .ptx import DEFAULT_ARCH, llvm_ir_to_ptx, optimised_llvm_ir
 MAX_STATIC_SHARED_BYTES = 48 * 1024
 
 
+# The GPU's exercise rules, replaceable for a block with ``hooks.override(gpu={...})``.
+RULES: dict[str, Callable] = {"vector_width": vector_width,
+                              "butterfly_offsets": nvvm.butterfly_offsets}
+DEFAULT_RULES = dict(RULES)
+
+
 @dataclass
 class GpuOptions:
     """What one GPU compilation may be told: launch shape and the two exercise rules."""
 
     num_warps: int = 4
     arch: str = DEFAULT_ARCH
-    vector_width: VectorWidthRule = vector_width
-    butterfly_offsets: ButterflyRule = nvvm.butterfly_offsets
+    vector_width: VectorWidthRule = field(default_factory=lambda: RULES["vector_width"])
+    butterfly_offsets: ButterflyRule = field(
+        default_factory=lambda: RULES["butterfly_offsets"])
 
     def __post_init__(self) -> None:
         if self.num_warps < 1 or self.num_warps & (self.num_warps - 1) or self.num_warps > 32:

@@ -81,7 +81,11 @@ def correctness(env, rec, config, weights, dtype):
         print(f"  {r['step']:>14}: course kernels {r['ours']:.4f}{peer_text} (max |error| / std)")
     tokens, _ = greedy_generate(ours, prompt, 16)
     ref_tokens, ref_logits = greedy_generate(ref32, prompt, 16)
-    agreement = compare_generations(tokens, ref_tokens, ref_logits, tie=0.1)
+    # a near tie: a gap within twice the largest logit error bf16 torch itself makes
+    scale = float(ref_logits[0].std())
+    worst = max((r["torch"] or r["ours"]) for r in rows)
+    tie = 2 * worst * scale if dtype != torch.float32 else 1e-4
+    agreement = compare_generations(tokens, ref_tokens, ref_logits, tie=tie)
     print(f"greedy, 16 tokens, course kernels vs fp32 reference: {agreement.message}")
     rec.fields["checks"] = {
         "kernels": done, "logits": rows, "greedy": agreement.message,
@@ -128,6 +132,8 @@ def decode_rows(rec, config, ours, eager, batch):
     ours(prompt, cache, last_only=True)
     ms = time_decode(lambda: ours(feed, cache, last_only=True), cache, PROMPT, NEW_TOKENS)
     add("course kernels", False, ms)
+    cache.length = PROMPT  # back to the prompt: the timed steps above filled the cache
+    cache.position.fill_(PROMPT)
     step = GraphedDecodeStep(ours, cache)
     add("course kernels", True, time_decode(lambda: step(feed), cache, PROMPT, NEW_TOKENS))
     step = cache = None  # free the memory before the next contender
@@ -137,6 +143,7 @@ def decode_rows(rec, config, ours, eager, batch):
     eager(prompt, cache, last_only=True)
     ms = time_decode(lambda: eager(feed, cache, last_only=True), cache, PROMPT, NEW_TOKENS)
     add("torch eager", False, ms)
+    cache.position.fill_(PROMPT)  # the warm-up before capturing runs one step at this position
     replay, _ = capture(
         lambda: eager.forward_launches(feed, cache, None, last_only=True, static=True)
     )

@@ -81,6 +81,7 @@ class GraphedDecodeStep:
     def __init__(self, model, cache: KVCache):
         if cache.length == 0:
             raise ValueError("capture a decode step after the prefill: the cache is empty")
+        cache.reserve(1)  # the warm-up below writes position cache.length: it must exist
         self.model, self.cache = model, cache
         self.tokens = torch.zeros(cache.batch, 1, dtype=torch.int64, device=model.device)
         stream = torch.cuda.Stream()

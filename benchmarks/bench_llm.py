@@ -17,7 +17,9 @@ it measured:
 4. the time of each kernel of one prefill and one decode step against its ceiling, and a bar chart.
 
 ``--budget-s`` skips the torch.compile rows when too little time is left for compiling. Without a
-GPU it runs stage 1 at the tiny configuration (a check of the script, not a measurement).
+GPU it runs stages 1 to 4 at the tiny configuration through Triton's interpreter, without CUDA
+graphs or torch.compile, and stops at the first error: a dry run of the script's logic, whose
+times are CPU wall-clock and mean nothing for a GPU (pass ``--out`` to keep its file apart).
 """
 
 from __future__ import annotations
@@ -31,7 +33,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import course  # noqa: E402
 
-PROMPT, NEW_TOKENS, BATCHES = 2048, 128, (1, 16)
+# On a GPU: Llama-3.2-1B's shapes. On a CPU (a dry run of the script's logic through Triton's
+# interpreter, at the tiny configuration): a short prompt, a few steps, batches of 1 and 3.
+GPU_SIZES = {"PROMPT": 2048, "NEW_TOKENS": 128, "BATCHES": (1, 16)}
+CPU_SIZES = {"PROMPT": 12, "NEW_TOKENS": 4, "BATCHES": (1, 3)}
+PROMPT, NEW_TOKENS, BATCHES = GPU_SIZES.values()
 
 
 class Record:
@@ -66,27 +72,27 @@ def correctness(env, rec, config, weights, dtype):
     from course.llm.verify import check_kernels, check_model
 
     t0 = time.perf_counter()
-    prompt_len = PROMPT if env.on_gpu else 20
-    done = check_kernels(config, device=env.device, dtype=dtype, prompt=prompt_len, batches=BATCHES)
+    done = check_kernels(config, device=env.device, dtype=dtype, prompt=PROMPT, batches=BATCHES)
     print(f"kernels: {len(done)} checks against float64 passed ({time.perf_counter() - t0:.0f} s)")
     ours = CourseLlama(weights, config)
     ref32 = TorchLlama(weights, config, dtype=torch.float32)
     peer = TorchLlama(weights, config) if dtype != torch.float32 else None
-    n = PROMPT if env.on_gpu else 12
+    n = PROMPT
     prompt = torch.randint(0, config.vocab, (1, n), device=env.device,
                            generator=torch.Generator(env.device).manual_seed(1))  # fmt: skip
     rows = check_model(ours, ref32, peer=peer, prompt=prompt, steps=4, floor=1e-4)
     for r in rows:
         peer_text = f", eager torch {r['torch']:.4f}" if r["torch"] is not None else ""
         print(f"  {r['step']:>14}: course kernels {r['ours']:.4f}{peer_text} (max |error| / std)")
-    tokens, _ = greedy_generate(ours, prompt, 16)
-    ref_tokens, ref_logits = greedy_generate(ref32, prompt, 16)
+    n_new = min(16, NEW_TOKENS)
+    tokens, _ = greedy_generate(ours, prompt, n_new)
+    ref_tokens, ref_logits = greedy_generate(ref32, prompt, n_new)
     # a near tie: a gap within twice the largest logit error bf16 torch itself makes
     scale = float(ref_logits[0].std())
     worst = max((r["torch"] or r["ours"]) for r in rows)
     tie = 2 * worst * scale if dtype != torch.float32 else 1e-4
     agreement = compare_generations(tokens, ref_tokens, ref_logits, tie=tie)
-    print(f"greedy, 16 tokens, course kernels vs fp32 reference: {agreement.message}")
+    print(f"greedy, {n_new} tokens, course kernels vs fp32 reference: {agreement.message}")
     rec.fields["checks"] = {
         "kernels": done, "logits": rows, "greedy": agreement.message,
         "greedy_tokens": tokens.tolist(), "reference_tokens": ref_tokens.tolist(),
@@ -101,7 +107,7 @@ def prefill_rows(rec, config, ours, eager):
 
     from course.llm.speed import time_prefill
 
-    prompt = torch.randint(0, config.vocab, (1, PROMPT), device="cuda")
+    prompt = torch.randint(0, config.vocab, (1, PROMPT), device=course.configure().device)
     contenders = {"course kernels": ours, "torch eager": eager}
     for name, model in contenders.items():
         cache = model.new_cache(1)
@@ -118,7 +124,7 @@ def decode_rows(rec, config, ours, eager, batch):
     from course.llm import GraphedDecodeStep
     from course.llm.speed import capture, time_decode
 
-    prompt = torch.randint(0, config.vocab, (batch, PROMPT), device="cuda")
+    prompt = torch.randint(0, config.vocab, (batch, PROMPT), device=course.configure().device)
     feed = prompt[:, -1:].contiguous()
 
     def add(who, graph, ms, **extra):
@@ -135,7 +141,8 @@ def decode_rows(rec, config, ours, eager, batch):
     cache.length = PROMPT  # back to the prompt: the timed steps above filled the cache
     cache.position.fill_(PROMPT)
     step = GraphedDecodeStep(ours, cache)
-    add("course kernels", True, time_decode(lambda: step(feed), cache, PROMPT, NEW_TOKENS))
+    graphs = course.configure().on_gpu  # a CPU dry run has no CUDA graphs: say so in the record
+    add("course kernels", graphs, time_decode(lambda: step(feed), cache, PROMPT, NEW_TOKENS))
     step = cache = None  # free the memory before the next contender
     torch.cuda.empty_cache()
 
@@ -147,7 +154,7 @@ def decode_rows(rec, config, ours, eager, batch):
     replay, _ = capture(
         lambda: eager.forward_launches(feed, cache, None, last_only=True, static=True)
     )
-    add("torch eager", True, time_decode(replay, cache, PROMPT, NEW_TOKENS))
+    add("torch eager", graphs, time_decode(replay, cache, PROMPT, NEW_TOKENS))
     cache = None
     torch.cuda.empty_cache()
 
@@ -160,8 +167,8 @@ def breakdown(rec, config, dtype, out_dir):
     rec.fields["ceilings"] = {"copy_gbs": bw, "cublas_tflops": peak, "dtype": str(dtype)}
     print(f"ceilings: copy {bw:.0f} GB/s, cuBLAS {peak:.0f} TFLOP/s ({dtype})")
     parts = {}
-    for label, batch, tokens, start in (("prefill b=1", 1, PROMPT, 0), ("decode b=1", 1, 1, PROMPT),
-                                        ("decode b=16", 16, 1, PROMPT)):  # fmt: skip
+    phases = [("prefill b=1", 1, PROMPT, 0)] + [(f"decode b={b}", b, 1, PROMPT) for b in BATCHES]
+    for label, batch, tokens, start in phases:
         rows = kernel_breakdown(config, batch=batch, tokens=tokens, start=start, dtype=dtype,
                                 bandwidth_gbs=bw, matmul_tflops=peak)  # fmt: skip
         parts[label] = rows
@@ -196,18 +203,18 @@ def main(argv=None) -> int:
     from course.llm import LLAMA_3_2_1B, TINY, CourseLlama, TorchLlama, random_weights
 
     print(f"torch {torch.__version__}, triton {triton.__version__}, {env.device_name}", flush=True)
+    global PROMPT, NEW_TOKENS, BATCHES
+    PROMPT, NEW_TOKENS, BATCHES = (GPU_SIZES if env.on_gpu else CPU_SIZES).values()
     rec = Record(args.out)
-    if not env.on_gpu:
-        weights = random_weights(TINY)
-        correctness(env, rec, TINY, weights, torch.float32)
-        return 0
-    dtype = torch.bfloat16
-    config = LLAMA_3_2_1B.with_(max_seq=PROMPT + NEW_TOKENS)
-    weights = random_weights(config, device="cuda", dtype=dtype, seed=0)
+    dtype = torch.bfloat16 if env.on_gpu else torch.float32  # the interpreter: no bf16 tl.dot
+    config = (LLAMA_3_2_1B if env.on_gpu else TINY).with_(max_seq=PROMPT + NEW_TOKENS)
+    weights = random_weights(config, device=env.device, dtype=dtype, seed=0)
     rec.fields.update(config=config.as_dict(), dtype=str(dtype))
     try:
         ours = correctness(env, rec, config, weights, dtype)
     except Exception as error:  # noqa: BLE001 - a failed check is recorded, and timing goes on
+        if not env.on_gpu:  # a dry run on the CPU is for finding mistakes: stop at the first
+            raise
         import traceback
 
         traceback.print_exc()
@@ -218,7 +225,7 @@ def main(argv=None) -> int:
 
     def compile_ok():
         left = args.budget_s - (time.perf_counter() - started)
-        if args.no_compile or left < 120:
+        if args.no_compile or not env.on_gpu or left < 120:
             print(f"(torch.compile skipped: {left:.0f} s of the budget left)")
             return False
         return True
@@ -233,6 +240,8 @@ def main(argv=None) -> int:
         try:
             stage()
         except Exception as error:  # noqa: BLE001 - record it and go on to the next stage
+            if not env.on_gpu:
+                raise
             import traceback
 
             traceback.print_exc()
@@ -249,7 +258,7 @@ def prefill_compiled(rec, config, eager, compile_ok):
     import torch
     import triton.testing
 
-    prompt = torch.randint(0, config.vocab, (1, PROMPT), device="cuda")
+    prompt = torch.randint(0, config.vocab, (1, PROMPT), device=course.configure().device)
     cache = eager.new_cache(1)
     t0 = time.perf_counter()
     fn = torch.compile(lambda toks: eager.forward_launches(toks, cache, 0, last_only=True))
@@ -274,7 +283,7 @@ def decode_compiled(rec, config, eager, batch, compile_ok):
     from course.llm.speed import capture, time_decode
 
     cache = eager.new_cache(batch)
-    feed = torch.randint(0, config.vocab, (batch, 1), device="cuda")
+    feed = torch.randint(0, config.vocab, (batch, 1), device=course.configure().device)
     t0 = time.perf_counter()
     fn = torch.compile(lambda toks: eager.forward_launches(toks, cache, None, last_only=True,
                                                            static=True))  # fmt: skip

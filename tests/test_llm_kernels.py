@@ -135,3 +135,9 @@ def test_choose_splits_fills_the_gpu_without_tiny_slices():
     assert dec.choose_splits(1, 8, 2176, 64, 132) == 17  # 2176 // 128
     assert dec.choose_splits(16, 8, 8192, 64, 132) == 2
     assert dec.choose_splits(64, 8, 8192, 64, 132) == 1
+
+
+def test_rope_qkv_refuses_positions_past_the_cache():
+    qkv, cos, sin, k_cache, v_cache, pos = _qkv_case(1, 5, TINY.max_seq - 3)
+    with pytest.raises(ValueError, match="do not fit a cache"):
+        rope.rope_qkv(qkv, cos, sin, pos, k_cache, v_cache, TINY.n_heads, start=TINY.max_seq - 3)

@@ -160,3 +160,24 @@ def test_model_check_rejects_a_broken_model(weights):
     prompt = torch.randint(0, TINY.vocab, (1, 6))
     with pytest.raises(WrongAnswer, match="prefill"):
         check_model(broken, ref, prompt=prompt, steps=1)
+
+
+def test_decode_step_for_graphs_and_its_timing_keep_the_cache_consistent(weights):
+    """GraphedDecodeStep (on a CPU it runs the launches a replay would) generates what plain
+    decode calls generate, and time_decode rewinds the cache before every run."""
+    from course.llm import GraphedDecodeStep
+    from course.llm.speed import time_decode
+
+    ours = CourseLlama(weights, TINY)
+    prompt = torch.randint(0, TINY.vocab, (2, 7), generator=torch.Generator().manual_seed(5))
+    plain, plain_logits = greedy_generate(ours, prompt, 4)
+    cache = ours.new_cache(2)
+    ours(prompt[:, :-1], cache)  # greedy_generate's prefill, split: the last token via the step
+    step = GraphedDecodeStep(ours, cache)
+    logits = step(prompt[:, -1:])[:, -1].float()
+    check_close(logits, plain_logits[0], rtol=1e-4, atol=1e-4, quiet=True)
+    assert cache.length == 7 and int(cache.position) == 7
+    time_decode(lambda: step(prompt[:, -1:]), cache, 7, 3, repeats=1)
+    assert cache.length == 10 and int(cache.position) == 10
+    with pytest.raises(ValueError, match="KV cache full"):
+        time_decode(lambda: step(prompt[:, -1:]), cache, 7, TINY.max_seq, repeats=0)

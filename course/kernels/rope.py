@@ -85,13 +85,15 @@ def rope_qkv(
     n_heads: int,
     *,
     q_out: torch.Tensor | None = None,
+    start: int | None = None,
     kernel=None,
 ) -> torch.Tensor:
     """Rotate and scatter the fused projection ``qkv`` of shape ``(batch, seq, width)``.
 
     Returns ``q`` of shape ``(batch, seq, n_heads, head_dim)``; the rotated keys and the values
     go into ``k_cache`` / ``v_cache`` ``(batch, n_kv_heads, max_seq, head_dim)`` at positions
-    ``position[0] + t``. The caller makes sure those positions fit in the cache.
+    ``position[0] + t``. The kernel cannot check that those positions fit in the cache (the
+    position is on the device); pass ``start``, the same position as a number, to have it checked.
     """
     batch, seq, width = qkv.shape
     _, n_kv_heads, max_seq, head_dim = k_cache.shape
@@ -104,6 +106,10 @@ def rope_qkv(
         raise ValueError("rope_qkv: the caches must have rows of head_dim contiguous values")
     if position.dtype not in (torch.int32, torch.int64) or position.numel() != 1:
         raise TypeError("rope_qkv: position must be a one-element int32 or int64 tensor")
+    if start is not None and not 0 <= start <= max_seq - seq:
+        raise ValueError(
+            f"rope_qkv: positions {start} .. {start + seq - 1} do not fit a cache of {max_seq}"
+        )
     if q_out is None:
         q_out = torch.empty(batch, seq, n_heads, head_dim, device=qkv.device, dtype=qkv.dtype)
     rows = qkv.reshape(batch * seq, width)

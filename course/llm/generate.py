@@ -75,7 +75,8 @@ class GraphedDecodeStep:
     one token per sequence, with the kernels reading the position from ``cache.position``, then a
     one-element add that moves that position on. Calling the object copies the new tokens into the
     graph's input buffer, replays the graph, and moves the host's count on too. It is only valid
-    for the cache it was captured with.
+    for the cache it was captured with. On a CPU nothing is captured and each call runs the same
+    launches and the same add, so the step's logic can be tested without a GPU.
     """
 
     def __init__(self, model, cache: KVCache):
@@ -84,6 +85,9 @@ class GraphedDecodeStep:
         cache.reserve(1)  # the warm-up below writes position cache.length: it must exist
         self.model, self.cache = model, cache
         self.tokens = torch.zeros(cache.batch, 1, dtype=torch.int64, device=model.device)
+        if model.device.type != "cuda":  # no graphs on a CPU: each call runs what a replay would
+            self.graph = None
+            return
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         # Warm up (compile and autotune outside the capture). It writes the next position's keys
@@ -99,6 +103,11 @@ class GraphedDecodeStep:
     def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
         self.cache.reserve(1)
         self.tokens.copy_(tokens)
-        self.graph.replay()
+        if self.graph is None:
+            self.logits = self.model.forward_launches(self.tokens, self.cache, self.cache.length,
+                                                      last_only=True)  # fmt: skip
+            self.cache.position.add_(1)
+        else:
+            self.graph.replay()
         self.cache.length += 1
         return self.logits

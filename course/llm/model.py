@@ -161,7 +161,7 @@ class CourseLlama:
             qkv = self._linear(h, layer["qkv"])
             rope_kernel = self.kernels.get("rope_qkv")
             q = rope_mod.rope_qkv(qkv, self.cos, self.sin, cache.position, cache.k[i], cache.v[i],
-                                  c.n_heads, kernel=rope_kernel)  # fmt: skip
+                                  c.n_heads, start=start, kernel=rope_kernel)  # fmt: skip
             a = self._attention(q, cache, i, start, t)
             self._linear(a.reshape(batch, t, -1), layer["o"], "residual", residual=x, out=x)
             h = self._rmsnorm(x, layer["mlp_norm"])

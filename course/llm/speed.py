@@ -1,7 +1,11 @@
-"""Timing the capstone on a GPU: prefill, decode steps, and where the time of a step goes.
+"""Timing the capstone: prefill, decode steps, and where the time of a step goes.
+
+On a GPU every time is CUDA events; on a CPU (Triton's interpreter, the tiny configuration) the
+same functions run with wall-clock times and without CUDA graphs, so that the benchmark's logic can
+be tried anywhere. CPU times say nothing about a GPU.
 
 * :func:`time_prefill` - one forward pass over the prompt (logits for the last token only, as a
-  generator needs), CUDA-event median of ``triton.testing.do_bench``.
+  generator needs), median of :func:`course.timing.bench` (``do_bench`` on a GPU).
 * :func:`time_decode` - ``steps`` consecutive decode steps after a prompt, timed as a whole with
   CUDA events (host time included: that is what a user waits for), median of a few runs. Each step
   feeds fixed tokens; choosing the next token (an argmax) is left out for every contender alike.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 
 import torch
 
@@ -24,43 +29,55 @@ from ..kernels import gqa_attention as gqa
 from ..kernels import linear as lin
 from ..kernels import rmsnorm as rms
 from ..kernels import rope
+from ..timing import bench
 from .config import LlamaConfig, rope_tables
 
 
 def time_prefill(model, prompt: torch.Tensor, cache) -> float:
     """Milliseconds for one prefill of ``prompt`` (the cache is emptied before each)."""
-    import triton.testing
 
     def run():
         cache.reset()
         model(prompt, cache, last_only=True)
 
-    return float(triton.testing.do_bench(run, warmup=50, rep=300, return_mode="median"))
+    return bench(run, warmup_ms=50, rep_ms=300).ms
 
 
-def time_decode(step, cache, start: int, steps: int, *, repeats: int = 3,
-                on_reset=None) -> float:  # fmt: skip
-    """Milliseconds per decode step: ``steps`` calls of ``step()`` after ``start`` cached tokens."""
+def _synchronize():
+    if configure().on_gpu:
+        torch.cuda.synchronize()
+
+
+def time_decode(step, cache, start: int, steps: int, *, repeats: int = 3) -> float:
+    """Milliseconds per decode step: ``steps`` calls of ``step()`` after ``start`` cached tokens
+    (CUDA events around the loop on a GPU, wall clock on a CPU), median of ``repeats`` runs after
+    one to warm up."""
     times = []
-    for _ in range(repeats + 1):  # the first run warms up
+    for _ in range(repeats + 1):
         cache.length = start
         cache.position.fill_(start)
-        if on_reset:
-            on_reset()
-        begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        torch.cuda.synchronize()
-        begin.record()
+        _synchronize()
+        if configure().on_gpu:
+            begin, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            begin.record()
+        else:
+            began = time.perf_counter()
         for _ in range(steps):
             step()
-        end.record()
-        torch.cuda.synchronize()
-        times.append(begin.elapsed_time(end) / steps)
+        if configure().on_gpu:
+            end.record()
+            torch.cuda.synchronize()
+            times.append(begin.elapsed_time(end) / steps)
+        else:
+            times.append((time.perf_counter() - began) * 1e3 / steps)
     return statistics.median(times[1:])
 
 
 def capture(fn):
-    """``fn`` recorded in a CUDA graph (after a warm-up on a side stream); returns a replayer
-    and the outputs the graph writes to."""
+    """``fn`` recorded in a CUDA graph after a warm-up on a side stream: returns a replayer and the
+    outputs the graph writes to. On a CPU there are no graphs: the replayer calls ``fn``."""
+    if not configure().on_gpu:
+        return fn, None
     stream = torch.cuda.Stream()
     stream.wait_stream(torch.cuda.current_stream())
     with torch.cuda.stream(stream):
@@ -73,9 +90,7 @@ def capture(fn):
 
 
 def _bench(fn) -> float:
-    import triton.testing
-
-    return float(triton.testing.do_bench(fn, warmup=25, rep=100, return_mode="median"))
+    return bench(fn).ms
 
 
 def kernel_breakdown(config: LlamaConfig, *, batch: int, tokens: int, start: int, dtype,
@@ -133,7 +148,7 @@ def kernel_breakdown(config: LlamaConfig, *, batch: int, tokens: int, start: int
     qkv = torch.randn(batch, tokens, c.qkv_width, device=dev, dtype=dtype)
     pos = torch.tensor([start], device=dev, dtype=torch.int32)
     add("rope + cache write",
-        lambda: rope.rope_qkv(qkv, cos, sin, pos, k_cache, v_cache, c.n_heads), layers,
+        lambda: rope.rope_qkv(qkv, cos, sin, pos, k_cache, v_cache, c.n_heads, start=start), layers,
         (m * c.qkv_width * 2) * e)  # fmt: skip
     q = torch.randn(batch, tokens, c.n_heads, c.head_dim, device=dev, dtype=dtype)
     keys = start + tokens

@@ -84,13 +84,13 @@ def check_kernels(config: LlamaConfig, *, device, dtype, prompt: int, batches=(1
             close(lin.linear(a, wt, epilogue, residual=res), want, f"linear {name} {tokens}x{n}")
 
     cos, sin = rope_tables(c, device)
-    for batch, t, start in ((1, prompt, 0), (2, ragged, prompt // 2 + 3)):
+    for batch, t, start in ((1, prompt, 0), (2, ragged, min(prompt // 2 + 3, c.max_seq - ragged))):
         qkv = _rand((batch, t, c.qkv_width), device, dtype, 5)
         shape = (batch, c.n_kv_heads, c.max_seq, c.head_dim)
         k_cache = _rand(shape, device, dtype, 6)  # earlier positions: random "cached" keys
         v_cache = _rand(shape, device, dtype, 7)
         pos = torch.tensor([start], device=device, dtype=torch.int32)
-        q = rope.rope_qkv(qkv, cos, sin, pos, k_cache, v_cache, c.n_heads)
+        q = rope.rope_qkv(qkv, cos, sin, pos, k_cache, v_cache, c.n_heads, start=start)
         heads = qkv.double().view(batch, t, -1, c.head_dim)
         cs, sn = cos[start : start + t].double(), sin[start : start + t].double()
         close(q, apply_rope(heads[:, :, : c.n_heads], cs, sn), f"rope q {batch}x{t}@{start}")

@@ -232,6 +232,10 @@ class FastBinder:
                 address = value.data_ptr()
                 parts.append((value.dtype, value.is_cuda, address % 16 == 0))
                 raw.append(address)
+            elif kind is np.ndarray:
+                address = value.__array_interface__["data"][0]
+                parts.append((value.dtype, address % 16 == 0))
+                raw.append(address)
             else:
                 return None, raw
         return tuple(parts), raw

@@ -156,3 +156,20 @@ def test_warm_gpu_path_passes_what_the_slow_path_passes():
     slow = specialise(kernel_source(fn), (x, y, out, 100), {"BLOCK_SIZE": 64}).runtime_args
     assert raw == [a.address if isinstance(a, TensorArg) else a for a in slow]
     assert raw[:3] == [x.data_ptr(), y.data_ptr(), out.data_ptr()]
+
+
+def test_numpy_arrays_take_the_warm_path_too():
+    import compiler_kernels as K
+    import numpy as np
+
+    kernel = mini_compiler.jit(K.add_kernel)
+    x, y = np.random.rand(100).astype(np.float32), np.random.rand(100).astype(np.float32)
+    out = np.full(100, np.nan, dtype=np.float32)
+    kernel[(1,)](x, y, out, 100, BLOCK_SIZE=128)
+    assert len(kernel.cache.fast) == 1
+    out[:] = np.nan
+    kernel[(1,)](x, y, out, 100, BLOCK_SIZE=128)
+    np.testing.assert_allclose(out, x + y)
+    key = next(iter(kernel.cache.fast))[0]
+    binder = kernel._binder
+    assert binder.key_and_raw_args(binder.bind((x, y, out, 100), {"BLOCK_SIZE": 128}))[0] == key

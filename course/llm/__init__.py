@@ -5,7 +5,9 @@
 * :mod:`.reference` - the model in plain PyTorch (:class:`TorchLlama`), the reference;
 * :mod:`.model` - the model on the course's Triton kernels (:class:`CourseLlama`);
 * :mod:`.cache` - the KV cache; :mod:`.generate` - greedy generation, CUDA-graph decode steps;
-* :mod:`.loader` - real Llama weights from a local safetensors folder.
+* :mod:`.loader` - real Llama weights from a local safetensors folder;
+* :mod:`.verify` - the checks (each kernel alone, the whole model); :mod:`.speed` and
+  :mod:`.plots` - timing, the per-kernel breakdown and its chart.
 """
 
 from .cache import KVCache

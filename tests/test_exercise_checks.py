@@ -36,6 +36,15 @@ def axpy_no_store_mask(a, x_ptr, y_ptr, out_ptr, n_elements, BLOCK_SIZE: tl.cons
 
 
 @triton.jit
+def axpy_masked_loads_only(a, x_ptr, y_ptr, out_ptr, n_elements, BLOCK_SIZE: tl.constexpr):
+    offsets = tl.program_id(0) * BLOCK_SIZE + tl.arange(0, BLOCK_SIZE)
+    mask = offsets < n_elements
+    x = tl.load(x_ptr + offsets, mask=mask)
+    y = tl.load(y_ptr + offsets, mask=mask)
+    tl.store(out_ptr + offsets, a * x + y)
+
+
+@triton.jit
 def axpy_stub(a, x_ptr, y_ptr, out_ptr, n_elements, BLOCK_SIZE: tl.constexpr):
     raise NotImplementedError()
 
@@ -57,9 +66,16 @@ def test_axpy_reports_a_wrong_formula():
         lesson01.check_axpy(axpy_wrong_formula)
 
 
+def test_axpy_without_any_mask_is_caught_at_its_first_stray_read():
+    # Checked on the CPU before the kernel runs on the device, where the read could fault.
+    with pytest.raises(WrongAnswer, match=r"(?s)axpy: your kernel reads outside its tensor.*"
+                       r"element offset 13.*forget a mask"):  # fmt: skip
+        lesson01.check_axpy(axpy_no_store_mask)
+
+
 def test_axpy_catches_writes_past_the_end():
     with pytest.raises(WrongAnswer, match="past the end of the output.*mask=offsets < n_elements"):
-        lesson01.check_axpy(axpy_no_store_mask)
+        lesson01.check_axpy(axpy_masked_loads_only)
 
 
 def test_unsolved_exercise_says_so():

@@ -16,6 +16,7 @@ from . import learner_code, passed, reads_stay_inside
 
 SENTINEL = 12345.0
 GUARD = 4096  # elements of padding after each tensor: more than any block the checks use
+READ_CHECKS = ((13, 64), (1000, 64), (1000, 1024))  # (n, BLOCK_SIZE) run with bounds checks
 
 
 def _lengths() -> list[int]:
@@ -51,6 +52,9 @@ def check_axpy(axpy_kernel) -> None:
     name = "axpy"
     device = configure().device
     lengths = _lengths()
+    for n, block in READ_CHECKS:  # first, on the CPU: a stray read can fault a GPU
+        reads_stay_inside(name, axpy_kernel, (triton.cdiv(n, block),), 0.5, torch.randn(n),
+                          torch.randn(n), torch.empty(n), n, BLOCK_SIZE=block, only_reads=True)
     for n in lengths:
         for block in (64, 1024):
             a = float(torch.randn(()).item())
@@ -64,7 +68,7 @@ def check_axpy(axpy_kernel) -> None:
             check_close(
                 out, expected, name=f"{name} (n={n}, BLOCK_SIZE={block}, a={a:.3f})", quiet=True
             )
-    for n, block in ((13, 64), (1000, 64), (1000, 1024)):
+    for n, block in READ_CHECKS:
         x, y, out = torch.randn(n), torch.randn(n), torch.empty(n)
         reads_stay_inside(name, axpy_kernel, (triton.cdiv(n, block),), 0.5, x, y, out, n,
                           BLOCK_SIZE=block)  # fmt: skip
@@ -82,6 +86,9 @@ def check_reverse(reverse_kernel) -> None:
     name = "reverse"
     device = configure().device
     lengths = _lengths()
+    for n, block in READ_CHECKS:  # first, on the CPU: a stray read can fault a GPU
+        reads_stay_inside(name, reverse_kernel, (triton.cdiv(n, block),), torch.randn(n),
+                          torch.empty(n), n, BLOCK_SIZE=block, only_reads=True)
     for n in lengths:
         for block in (64, 1024):
             x, _ = _guarded(n, fill="random", device=device)
@@ -97,7 +104,7 @@ def check_reverse(reverse_kernel) -> None:
                 atol=0,
                 quiet=True,
             )
-    for n, block in ((13, 64), (1000, 64), (1000, 1024)):
+    for n, block in READ_CHECKS:
         x, out = torch.randn(n), torch.empty(n)
         reads_stay_inside(name, reverse_kernel, (triton.cdiv(n, block),), x, out, n,
                           BLOCK_SIZE=block)  # fmt: skip

@@ -72,6 +72,11 @@ def check_matmul_bias_silu(matmul_bias_silu_kernel) -> None:
     name = "matmul_bias_silu"
     device = configure().device
     shapes = _shapes()
+    m, n, k = 70, 45, 50  # no size a multiple of the 32-wide tiles: every edge is partial
+    a, b = torch.randn(m, k, dtype=torch.float16), torch.randn(k, n, dtype=torch.float16)
+    bias, c = torch.randn(n, dtype=torch.float16), torch.empty(m, n, dtype=torch.float16)
+    # First on the CPU with bounds checks, then on the device: a stray read can fault a GPU.
+    _launch_2d(name, matmul_bias_silu_kernel, a, b, c, bias, bounds_checked=True)
     for m, n, k in shapes:
         a = torch.randn(m, k, device=device, dtype=torch.float16)
         b = torch.randn(k, n, device=device, dtype=torch.float16)
@@ -83,10 +88,6 @@ def check_matmul_bias_silu(matmul_bias_silu_kernel) -> None:
         check_close(
             c, z * torch.sigmoid(z), name=f"{name} ({m}x{n}x{k})", rtol=rtol, atol=atol, quiet=True
         )
-    m, n, k = 70, 45, 50  # no size a multiple of the 32-wide tiles: every edge is partial
-    a, b = torch.randn(m, k, dtype=torch.float16), torch.randn(k, n, dtype=torch.float16)
-    bias, c = torch.randn(n, dtype=torch.float16), torch.empty(m, n, dtype=torch.float16)
-    _launch_2d(name, matmul_bias_silu_kernel, a, b, c, bias, bounds_checked=True)
     passed(
         name,
         f"silu(A @ B + bias) matches float64 for (M, N, K) in {shapes}, blocks of 32; no load "

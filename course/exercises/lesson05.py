@@ -74,6 +74,9 @@ def check_rope(rope_kernel) -> None:
         angles = (torch.arange(7, 7 + t)[:, None] * 0.9 ** torch.arange(d // 2)[None, :]).double()
         cos, sin = angles.cos().float().to(x.device), angles.sin().float().to(x.device)
         out = torch.full_like(x, float("nan"))
+        # First on the CPU with bounds checks: on a GPU a stray read can fault.
+        reads_stay_inside(name, rope_kernel, (t, h), x, cos, sin, out, h, HEAD_DIM=d,
+                          only_reads=True)
         with learner_code(name):
             rope_kernel[(t, h)](x, cos, sin, out, h, HEAD_DIM=d)
         mistakes = {
@@ -125,6 +128,9 @@ def check_swiglu_matmul(matmul_swiglu_kernel) -> None:
         bm, bn = SWIGLU_BLOCKS["BLOCK_M"], SWIGLU_BLOCKS["BLOCK_N"]
         grid = (triton.cdiv(m, bm) * triton.cdiv(n, bn),)
         args = (x, w, out, m, n, k, x.stride(0), w.stride(0), out.stride(0))
+        # First on the CPU with bounds checks: on a GPU a stray read can fault.
+        reads_stay_inside(name, matmul_swiglu_kernel, grid, *args, only_reads=True,
+                          **SWIGLU_BLOCKS)
         with learner_code(name):
             matmul_swiglu_kernel[grid](*args, **SWIGLU_BLOCKS)
         mistakes = {
@@ -181,6 +187,9 @@ def check_gqa_decode(gqa_decode_kernel) -> None:
         out = torch.full_like(q, float("nan"))
         args = (q, k, v, out, n_keys, max_seq, 1 / math.sqrt(d))
         consts = {"N_HEADS": h, "N_KV_HEADS": hkv, "HEAD_DIM": d, "BLOCK_N": block_n}
+        # First on the CPU with bounds checks: on a GPU a stray read can fault.
+        reads_stay_inside(name, gqa_decode_kernel, (batch * h,), *args, only_reads=True,
+                          **consts)
         with learner_code(name):
             gqa_decode_kernel[(batch * h,)](*args, **consts)
         mistakes = {

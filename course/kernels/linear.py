@@ -136,6 +136,18 @@ linear_autotuned = triton.autotune(
 )(triton.heuristics({"EVEN_K": _even_k})(linear_kernel))
 
 
+def _require_fits(name: str, t: torch.Tensor, x: torch.Tensor, m: int, n: int) -> None:
+    """``out`` and ``residual`` must be on x's device, of x's dtype, with m * n elements."""
+    if t.device != x.device:
+        raise ValueError(f"linear: {name} is on {t.device} but x is on {x.device}")
+    if t.dtype != x.dtype:
+        raise TypeError(f"linear: {name} is {t.dtype} but x is {x.dtype}; convert one with .to()")
+    if t.numel() != m * n or t.shape[-1] != n:
+        raise ValueError(
+            f"linear: {name} has shape {tuple(t.shape)}; the product needs {m} rows of {n}"
+        )
+
+
 def linear(
     x: torch.Tensor,
     weight: torch.Tensor,
@@ -170,6 +182,9 @@ def linear(
         raise ValueError("linear: a swiglu weight stacks gate and up: it needs an even row count")
     if out is None:
         out = torch.empty(m, n, device=x.device, dtype=x.dtype)
+    _require_fits("out", out, x, m, n)
+    if residual is not None:
+        _require_fits("residual", residual, x, m, n)
     out2 = out.reshape(m, n)
     if epilogue == "residual":
         if residual is None or residual.shape[-1] != n:

@@ -74,6 +74,11 @@ def embedding(tokens: torch.Tensor, table: torch.Tensor, *, kernel=None) -> torc
     if tokens.dtype not in (torch.int32, torch.int64):
         raise TypeError(f"embedding: tokens must be int32 or int64, not {tokens.dtype}")
     require_tensor("embedding", "table", table)
+    if tokens.device != table.device:
+        raise ValueError(
+            f"embedding: tokens are on {tokens.device} but the table is on {table.device}; "
+            f"move them with tokens.to({str(table.device)!r})"
+        )
     flat = tokens.reshape(-1).contiguous()
     out = torch.empty(flat.numel(), table.shape[1], device=table.device, dtype=table.dtype)
     if flat.numel():

@@ -8,6 +8,7 @@ import torch
 
 from mini_compiler.backends.gpu import compile_for_gpu, ptxas_report
 from mini_compiler.backends.gpu.lint import lint_ptx
+from mini_compiler.errors import CompilationError
 
 from . import kernels
 from .conftest import needs_ptxas
@@ -157,3 +158,33 @@ def test_num_warps_must_be_a_power_of_two():
     options["num_warps"] = 3
     with pytest.raises(ValueError, match="power of two"):
         compile_for_gpu(kernel, *args, **options)
+
+
+def test_a_pointer_carried_through_a_loop_compiles_with_narrow_accesses():
+    """A loop's iteration arguments get no axis info; the coalescing pass must still run (it
+    once raised KeyError), giving such pointers the narrowest access."""
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def copy_in_steps(x_ptr, out_ptr, steps, BLOCK: tl.constexpr):
+        offsets = tl.arange(0, BLOCK)
+        x_ptrs = x_ptr + offsets
+        out_ptrs = out_ptr + offsets
+        for _ in range(steps):
+            tl.store(out_ptrs, tl.load(x_ptrs))
+            x_ptrs += BLOCK
+            out_ptrs += BLOCK
+
+    x = torch.empty(4 * 256)
+    compiled = compile_for_gpu(copy_in_steps, x, x, 4, BLOCK=256)
+    assert ".entry" in compiled.ptx and "ld.global" in compiled.ptx
+
+
+def test_the_capstone_matmul_is_refused_with_a_location_not_a_crash():
+    from course.kernels.linear import linear_kernel
+
+    x, w, out = torch.empty(8, 32), torch.empty(16, 32), torch.empty(8, 16)
+    with pytest.raises(CompilationError, match=r"linear\.py:\d+:\d+.*does not lower tile\.dot"):
+        compile_for_gpu(linear_kernel, x, w, out, out, 8, 16, 32, 32, 32, 16, 16, BLOCK_M=16,
+                        BLOCK_N=16, BLOCK_K=32, GROUP_SIZE=8, EPILOGUE="none", EVEN_K=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ...ir.ops import Function, load_parts, store_parts, walk_ops
-from .axis_info import AxisInfo
+from .axis_info import AxisInfo, unknown
 
 MAX_ACCESS_BYTES = 16
 
@@ -67,7 +67,9 @@ def coalesce(fn: Function, axis_info: dict, rule: VectorWidthRule = vector_width
             continue
         if pointers.type.is_scalar:
             continue
-        info: AxisInfo = axis_info[pointers]
+        # Values the analysis does not reach (a loop's iteration arguments, for one) have no
+        # entry: nothing is known about them, so they get the narrowest access.
+        info: AxisInfo = axis_info.get(pointers) or unknown(pointers.type.shape)
         fastest = pointers.type.rank - 1
         elem_bytes = pointers.type.element.pointee.size_bytes
         args = (min(info.contiguity[fastest], pointers.type.shape[fastest]),

@@ -4,9 +4,11 @@ Two tables drive parts of the compiler, and a learner can replace entries in the
 
 * ``mini_compiler.passes.constant_fold.FOLDERS``: op name -> ``fold(*constants) -> value | None``
   (how the constant-folding pass evaluates an op whose operands are all constants);
-* ``mini_compiler.backends.cpu.lowering.ELEMENTWISE_LOWERINGS``: op name ->
-  ``lower(builder, operands) -> llvmlite value`` (how the CPU back end turns one element of an
-  elementwise op into LLVM instructions).
+* ``mini_compiler.backends.llvm_core.LEARNER_RULES``: op name ->
+  ``rule(builder, element, *operands) -> llvmlite value``, the form of every elementwise rule of
+  the shared LLVM core (``element`` is the Tile IR element type the op computes in, so a rule
+  can tell floats, signed and unsigned integers apart). Both back ends use an installed rule in
+  place of their own.
 
 :func:`override` installs rules for the duration of a ``with`` block and clears the compile cache
 on the way in and out, so kernels launched inside the block are compiled with the learner's rule::
@@ -25,7 +27,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from .backends import llvm_core
-from .backends.cpu import lowering as cpu_lowering
 from .backends.gpu import compiler as gpu_compiler
 from .passes import constant_fold
 from .runtime.cache import clear_all
@@ -37,20 +38,22 @@ def override(folders: dict | None = None, lowering: dict | None = None,
     """Use, inside the block:
 
     * ``folders``: constant-folding rules, op name (e.g. ``"tile.add"``) -> ``fold(*constants)``;
-    * ``lowering``: elementwise lowering rules, op name -> ``rule(builder, operands)``, used by
-      both back ends (the CPU's table ``ELEMENTWISE_LOWERINGS`` and the shared
-      ``llvm_core.LEARNER_RULES`` the GPU back end reads);
+    * ``lowering``: elementwise lowering rules, op name -> ``rule(builder, element, *operands)``
+      (the shared core's form, see ``backends/llvm_core.py``), used by both back ends;
     * ``gpu``: the GPU back end's exercise rules, ``"vector_width"`` and/or
       ``"butterfly_offsets"`` (the same functions ``gpu.compile_for_gpu(...)`` takes).
     """
     lowering = lowering or {}
     tables = [(constant_fold.FOLDERS, folders or {}),
-              (cpu_lowering.ELEMENTWISE_LOWERINGS, lowering),
               (llvm_core.LEARNER_RULES, lowering)]
     for rules in (folders or {}, lowering):
         unknown = [name for name in rules if not name.startswith("tile.")]
         if unknown:
             raise KeyError(f"rules are keyed by op name such as 'tile.add'; got {unknown}")
+    unknown = sorted(set(lowering) - set(llvm_core.ELEMENT_RULES))
+    if unknown:
+        raise KeyError(f"{unknown} are not elementwise ops; a lowering rule replaces one of "
+                       f"{sorted(llvm_core.ELEMENT_RULES)}")
     unknown = sorted(set(gpu or {}) - set(gpu_compiler.RULES))
     if unknown:
         raise KeyError(f"GPU rules are {sorted(gpu_compiler.RULES)}; got {unknown}")

@@ -123,16 +123,31 @@ def test_fold_floordiv_must_not_fold_division_by_zero():
 
 
 def test_lower_abs_accepts_a_right_rule_and_rejects_a_wrong_one():
-    from mini_compiler.backends.cpu.lowering import is_float
-
-    def lower_abs(builder, operands):
-        (x,) = operands
-        if is_float(x):
+    def lower_abs(builder, element, x):
+        if element.is_float:
             return builder.select(builder.fcmp_ordered("<", x, x.type(0.0)), builder.fneg(x), x)
+        if not element.is_signed:
+            return x
         return builder.select(builder.icmp_signed("<", x, x.type(0)), builder.neg(x), x)
 
     lesson01.check_lower_abs(lower_abs)
     with pytest.raises(WrongAnswer, match="lower_abs on float32: .* elements differ"):
+        lesson01.check_lower_abs(lambda builder, element, x: x)
+
+
+def test_lower_abs_that_treats_unsigned_as_signed_is_explained():
+    def signed_only(builder, element, x):
+        if element.is_float:
+            return builder.select(builder.fcmp_ordered("<", x, x.type(0.0)), builder.fneg(x), x)
+        return builder.select(builder.icmp_signed("<", x, x.type(0)), builder.neg(x), x)
+
+    with pytest.raises(WrongAnswer, match=r"lower_abs on uint8: \d+ of 777 elements differ.*"
+                       r"When element.is_signed is False, \|x\| is x itself"):
+        lesson01.check_lower_abs(signed_only)
+
+
+def test_lower_abs_in_the_old_two_argument_form_is_explained():
+    with pytest.raises(WrongAnswer, match=r"called as lower_abs\(builder, element, x\)"):
         lesson01.check_lower_abs(lambda builder, operands: operands[0])
 
 
@@ -192,8 +207,7 @@ def test_axpy_rejects_loads_past_the_end_of_the_inputs():
 
 
 def test_lower_abs_for_floats_only_gets_a_hint_not_llvms_parse_error():
-    def floats_only(builder, operands):
-        (x,) = operands
+    def floats_only(builder, element, x):
         return builder.select(builder.fcmp_ordered("<", x, x.type(0.0)), builder.fneg(x), x)
 
     with pytest.raises(WrongAnswer, match="for int32 tiles your rule built LLVM IR that LLVM "

@@ -239,21 +239,43 @@ def _first_line(error: BaseException) -> str:
     return " ".join(lines[1:3])[:300] if len(lines) > 1 else str(error)[:300]
 
 
+def _takes_element_and_operand(rule) -> bool:
+    """Whether ``rule`` can be called as ``rule(builder, element, x)``."""
+    import inspect
+
+    try:
+        inspect.signature(rule).bind(None, None, None)
+    except TypeError:
+        return False
+    except ValueError:  # no signature to inspect (a builtin): let the call decide
+        return True
+    return True
+
+
 def check_lower_abs(lower_abs) -> None:
-    """``lower_abs(builder, [x])`` emits LLVM IR for ``|x|`` on floats and on integers."""
+    """``lower_abs(builder, element, x)`` emits LLVM IR for ``|x|`` on floats, signed and
+    unsigned integers."""
     import torch
 
     from mini_compiler.hooks import override
 
     name = "lower_abs"
+    if not _takes_element_and_operand(lower_abs):
+        raise WrongAnswer(
+            f"{name}: a lowering rule is called as lower_abs(builder, element, x): the builder, "
+            "the element type the op computes in (element.is_float, element.is_signed) and the "
+            "operand's llvmlite value. Give your function these three parameters."
+        )
     _, absolute = _compiler_kernels()
     n = 777
     inputs = {
         "float32": torch.randn(n) * 100,
         "int32": torch.randint(-(2**20), 2**20, (n,), dtype=torch.int32),
+        "uint8": torch.randint(0, 256, (n,), dtype=torch.uint8),
     }
     for dtype, x in inputs.items():
-        out = poison(x.clone())
+        # Every uint8 value is some element's right answer: fill with 255 - x, wrong everywhere.
+        out = torch.bitwise_not(x) if dtype == "uint8" else poison(x.clone())
         with override(lowering={"tile.abs": lower_abs}):
             try:
                 with learner_code(name):
@@ -264,8 +286,19 @@ def check_lower_abs(lower_abs) -> None:
                 raise WrongAnswer(
                     f"{name}: for {dtype} tiles your rule built LLVM IR that LLVM rejects. "
                     "Each instruction works on one kind of value: fcmp and fneg on floats only, "
-                    "icmp and neg (sub from 0) on integers only. Test is_float(x) and emit the "
-                    f"integer form for integers.\n(LLVM said: {_first_line(error)})"
+                    "icmp and neg (sub from 0) on integers only. Test element.is_float and emit "
+                    f"the integer form for integers.\n(LLVM said: {_first_line(error)})"
                 ) from None
-        check_close(out, x.abs(), name=f"{name} on {dtype}", rtol=0, atol=0, quiet=True)
-    passed(name, "a kernel compiled with your lowering computes |x| exactly on float32 and int32")
+        expected = x if dtype == "uint8" else x.abs()
+        if dtype == "uint8" and not torch.equal(out, expected):
+            differ = (out != expected).nonzero().flatten()
+            first = int(differ[0])
+            raise WrongAnswer(
+                f"{name} on uint8: {len(differ)} of {n} elements differ (|{int(x[first])}| "
+                f"gave {int(out[first])}). An unsigned "
+                "integer is never negative: a signed compare reads its top bit as a sign. When "
+                "element.is_signed is False, |x| is x itself."
+            )
+        check_close(out, expected, name=f"{name} on {dtype}", rtol=0, atol=0, quiet=True)
+    passed(name, "a kernel compiled with your lowering computes |x| exactly on float32, int32 "
+           "and uint8")

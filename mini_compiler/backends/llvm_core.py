@@ -271,9 +271,16 @@ ELEMENT_RULES: dict[str, Rule] = {
 
 
 DEFAULT_ELEMENT_RULES = dict(ELEMENT_RULES)
-# Exercise rules installed by ``mini_compiler.hooks.override(lowering=...)``, in the learner's
-# form ``rule(builder, operands)``; a back end uses one in place of its own rule for that op.
-LEARNER_RULES: dict[str, Callable] = {}
+# Exercise rules installed by ``mini_compiler.hooks.override(lowering=...)``, in the same form
+# ``rule(builder, element, *operands)``; both back ends use one in place of their own rule.
+LEARNER_RULES: dict[str, Rule] = {}
+
+
+def rule_for(name: str, target_rules: dict[str, Rule]) -> Rule | None:
+    """The rule a back end uses for op ``name``: an installed exercise rule if there is one,
+    else the back end's own table ``target_rules`` (a copy of :data:`ELEMENT_RULES` with its
+    overrides), else the shared rule (an op added to the shared table later); None if no rule."""
+    return LEARNER_RULES.get(name) or target_rules.get(name) or ELEMENT_RULES.get(name)
 
 
 # ---------------------------------------------------------------------------- reductions

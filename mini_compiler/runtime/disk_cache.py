@@ -97,12 +97,10 @@ def rules_are_defaults() -> bool:
     """True unless an exercise rule replaces one of the compiler's own (then nothing is cached:
     the stored code was made with other rules)."""
     from ..backends import llvm_core
-    from ..backends.cpu import lowering
     from ..backends.gpu import compiler as gpu_compiler
     from ..passes import constant_fold
 
     return (constant_fold.FOLDERS == constant_fold.DEFAULT_FOLDERS
-            and lowering.ELEMENTWISE_LOWERINGS == lowering.DEFAULT_LOWERINGS
             and llvm_core.ELEMENT_RULES == llvm_core.DEFAULT_ELEMENT_RULES
             and not llvm_core.LEARNER_RULES
             and gpu_compiler.RULES == gpu_compiler.DEFAULT_RULES)

@@ -5,7 +5,7 @@ import torch
 
 import mini_compiler
 import mini_compiler.language as tl
-from mini_compiler.backends.cpu.lowering import ELEMENTWISE_LOWERINGS, is_float
+from mini_compiler.backends import llvm_core
 from mini_compiler.hooks import override
 from mini_compiler.passes.constant_fold import FOLDERS
 
@@ -59,9 +59,8 @@ def test_wrong_learner_folding_rule_is_caught_by_running_a_kernel():
 
 
 def test_correct_learner_lowering_rule_passes():
-    def lower_maximum(builder, operands):
-        a, b = operands
-        bigger = builder.fcmp_ordered(">", a, b) if is_float(a) else \
+    def lower_maximum(builder, element, a, b):
+        bigger = builder.fcmp_ordered(">", a, b) if element.is_float else \
             builder.icmp_signed(">", a, b)
         return builder.select(bigger, a, b)
 
@@ -72,8 +71,7 @@ def test_correct_learner_lowering_rule_passes():
 
 
 def test_wrong_learner_lowering_rule_is_caught_by_running_a_kernel():
-    def lower_maximum_backwards(builder, operands):
-        a, b = operands
+    def lower_maximum_backwards(builder, element, a, b):
         return builder.select(builder.fcmp_ordered("<", a, b), a, b)  # that is minimum
 
     x = torch.randn(256)
@@ -81,7 +79,40 @@ def test_wrong_learner_lowering_rule_is_caught_by_running_a_kernel():
         out = run(relu_by_maximum, x)
     assert not torch.allclose(out, torch.relu(x))
     torch.testing.assert_close(out, torch.clamp(x, max=0.0))
-    assert ELEMENTWISE_LOWERINGS["tile.maximum"].__name__ == "rule"
+    assert not llvm_core.LEARNER_RULES, "the rule outlived its block"
+
+
+@mini_compiler.jit
+def maximum_of_two(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs, mask=offs < n)
+    y = tl.load(y_ptr + offs, mask=offs < n)
+    tl.store(out_ptr + offs, tl.maximum(x, y), mask=offs < n)
+
+
+def test_a_lowering_rule_is_told_the_signedness():
+    """The rule sees the element type, so it can pick the unsigned compare for uint8 (a rule
+    that guessed from the LLVM type alone would read 200 as -56)."""
+    seen = []
+
+    def lower_maximum(builder, element, a, b):
+        seen.append(element.name)
+        compare = builder.icmp_signed if element.is_signed else builder.icmp_unsigned
+        return builder.select(compare(">", a, b), a, b)
+
+    x = torch.randint(0, 256, (300,), dtype=torch.uint8)
+    y = torch.randint(0, 256, (300,), dtype=torch.uint8)
+    out = torch.zeros_like(x)
+    with override(lowering={"tile.maximum": lower_maximum}):
+        maximum_of_two[(5,)](x, y, out, 300, BLOCK=64)
+    assert set(seen) == {"u8"}  # once per loop version (see cpu/lowering.py)
+    torch.testing.assert_close(out, torch.maximum(x, y))
+
+
+def test_override_rejects_a_lowering_rule_for_an_op_that_is_not_elementwise():
+    with pytest.raises(KeyError, match="not elementwise ops"):
+        with override(lowering={"tile.load": lambda builder, element, x: x}):
+            pass
 
 
 def test_override_rejects_keys_that_are_not_op_names():

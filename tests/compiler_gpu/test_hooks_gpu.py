@@ -9,7 +9,6 @@ import torch
 
 import mini_compiler.hooks
 from mini_compiler.backends import gpu
-from mini_compiler.backends.cpu.lowering import is_float
 
 
 def _add_case():
@@ -23,14 +22,14 @@ def test_a_lowering_rule_reaches_the_gpu():
     kernel, args, meta = _add_case()
     calls = []
 
-    def my_add(builder, operands):
-        calls.append(1)
-        a, b = operands
-        return builder.fadd(a, b) if is_float(a) else builder.add(a, b)
+    def my_add(builder, element, a, b):
+        calls.append(element.name)
+        return builder.fadd(a, b) if element.is_float else builder.add(a, b)
 
     with mini_compiler.hooks.override(lowering={"tile.add": my_add}):
         gpu.compile_for_gpu(kernel, *args, **meta)
-    assert calls, "the GPU back end did not use the installed rule"
+    # told the element type: the offsets are added in i32, the data in f32
+    assert set(calls) == {"f32", "i32"}, "the GPU back end did not use the installed rule"
     calls.clear()
     gpu.compile_for_gpu(kernel, *args, **meta)
     assert not calls, "the rule outlived its block"

@@ -40,8 +40,7 @@ def _work_per_program(fn: Function) -> int:
 def compile(fn: Function, options: dict) -> CpuKernel:  # noqa: A001 - the back-end interface
     name = options.get("kernel_name", fn.name)
     debug = options.get("debug") or set()
-    module, checked_ops = lowering.lower_to_llvm(fn, name, bool(options.get("bounds_check")),
-                                                 lowering.ELEMENTWISE_LOWERINGS)
+    module, checked_ops = lowering.lower_to_llvm(fn, name, bool(options.get("bounds_check")))
     llvm_text = str(module)
     if "llvm" in debug:
         print_stage("llvm", llvm_text)

@@ -58,13 +58,20 @@ function, ``void wait_all(i64* work, i64 last_pid)``, spins until every program 
 failed): the launching thread waits there instead of sleeping on a lock, because being woken up
 again would cost more than the wait itself.
 
-**Exercise hook.** How each elementwise op becomes LLVM instructions is a table,
-:data:`ELEMENTWISE_LOWERINGS`: op name -> ``rule(builder, operands) -> llvmlite value``, where
-``operands`` are llvmlite values of one type (use :func:`is_float` to tell floats from integers)::
+**Exercise hook.** Each elementwise op becomes LLVM instructions by a rule of the shared core
+(``backends/llvm_core.py``), ``rule(builder, element, *operands) -> llvmlite value``: ``element``
+is the Tile IR element type the op computes in (``element.is_float``, ``element.is_signed``), so
+a rule can choose float, signed or unsigned instructions. The CPU uses the shared rules as they
+are (:data:`ELEMENTWISE`); ``mini_compiler.hooks.override(lowering=...)`` replaces one for the
+kernels compiled inside a block, on both back ends::
 
-    def lower_maximum(builder, operands):
-        a, b = operands
-        bigger = builder.fcmp_ordered(">", a, b) if is_float(a) else builder.icmp_signed(">", a, b)
+    def lower_maximum(builder, element, a, b):
+        if element.is_float:
+            bigger = builder.fcmp_ordered(">", a, b)
+        elif element.is_signed:
+            bigger = builder.icmp_signed(">", a, b)
+        else:
+            bigger = builder.icmp_unsigned(">", a, b)
         return builder.select(bigger, a, b)
 
     with mini_compiler.hooks.override(lowering={"tile.maximum": lower_maximum}):
@@ -72,8 +79,6 @@ again would cost more than the wait itself.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from llvmlite import ir
 
@@ -89,8 +94,6 @@ from ...ir.ops import (
 from ...ir.types import ScalarType, TileType
 from .. import llvm_core
 from ..llvm_core import (
-    F16,
-    F32,
     F64,
     I1,
     I32,
@@ -105,7 +108,7 @@ from .memory import MemoryLowering
 from .regions import RegionLowering
 
 PTR = ir.PointerType()
-__all__ = ["ELEMENTWISE_LOWERINGS", "bf16_bits", "bf16_to_float", "is_float", "lower_to_llvm",
+__all__ = ["ELEMENTWISE", "bf16_bits", "bf16_to_float", "is_float", "lower_to_llvm",
            "round_to_bf16"]
 
 
@@ -119,37 +122,11 @@ def convert_element(builder: ir.IRBuilder, x: ir.Value, source, target) -> ir.Va
     return llvm_core.convert(builder, x, source, target)
 
 
-ElementwiseRule = Callable[[ir.IRBuilder, list], ir.Value]
+ElementwiseRule = llvm_core.Rule
 
-
-def _learner_form(name: str) -> ElementwiseRule:
-    """The shared rule of ``name`` in the hook table's form ``rule(builder, operands)``.
-
-    The table's form has no element type, so it treats integers as signed; the lowering calls
-    the shared rule itself (with the element type) while the table entry is this default."""
-    core_rule = llvm_core.ELEMENT_RULES[name]
-
-    def rule(builder: ir.IRBuilder, operands):
-        guess = _guess_element(operands[0])
-        return core_rule(builder, guess, *operands)
-
-    rule.core_rule = core_rule
-    return rule
-
-
-def _guess_element(value: ir.Value):
-    from ...ir.types import SCALAR_TYPES
-
-    t = value.type
-    if isinstance(t, ir.IntType):
-        return SCALAR_TYPES["i1"] if t.width == 1 else SCALAR_TYPES[f"i{t.width}"]
-    return SCALAR_TYPES[{F16: "f16", F32: "f32", F64: "f64"}[t]]
-
-
-ELEMENTWISE_LOWERINGS: dict[str, ElementwiseRule] = {
-    name: _learner_form(name) for name in llvm_core.ELEMENT_RULES
-}
-DEFAULT_LOWERINGS = dict(ELEMENTWISE_LOWERINGS)  # to tell whether an exercise rule is installed
+# The CPU's elementwise rules: the shared ones as they are (a target with better instructions
+# for some op would override entries here, as the GPU back end does).
+ELEMENTWISE: dict[str, ElementwiseRule] = dict(llvm_core.ELEMENT_RULES)
 
 # Tiles computed by these ops are always stored in a stack array (see the module docstring).
 ALWAYS_MATERIALISED = {"tile.load", "tile.reduce", "tile.dot", "tile.scan", "tile.atomic_add"}
@@ -169,7 +146,7 @@ class TileToLLVM(MemoryLowering, RegionLowering):
         self.fn = fn
         self.kernel_name = kernel_name
         self.bounds_check = bounds_check
-        self.rules = dict(ELEMENTWISE_LOWERINGS if rules is None else rules)
+        self.rules = dict(ELEMENTWISE if rules is None else rules)
         self.module = ir.Module(name=kernel_name)
         self.scalars: dict[Value, ir.Value] = {}
         self.buffers: dict[Value, ir.Value] = {}
@@ -416,18 +393,13 @@ class TileToLLVM(MemoryLowering, RegionLowering):
                                      result_type.element)
         if name == "tile.reshape":
             return self.element(op.operands[0], self.reshape_index(op, idx))
-        rule = self.rules.get(name)
-        core_rule = getattr(rule, "core_rule", None)
-        if rule is None:  # an op added to the shared table after this module was imported
-            core_rule = llvm_core.ELEMENT_RULES.get(name)
-        if rule is None and core_rule is None:
+        rule = llvm_core.rule_for(name, self.rules)
+        if rule is None:
             raise CompilationError(f"the CPU back end cannot lower {name}", op.loc,
                                    self.kernel_name)
         operands = [self.element(o, idx) for o in op.operands]
-        if core_rule is not None:  # the shared rule, told the element type
-            element = op.operands[0].type.element if op.operands else result_type.element
-            return core_rule(b, element, *operands)
-        return rule(b, operands)
+        element = op.operands[0].type.element if op.operands else result_type.element
+        return rule(b, element, *operands)
 
     def constant(self, value, element) -> ir.Value:
         t = compute_type(element)

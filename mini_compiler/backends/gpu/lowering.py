@@ -393,11 +393,9 @@ class KernelLowering(RegionLowering):
     # ----- arithmetic ------------------------------------------------------------------------
     def lower_elementwise(self, op: Op) -> None:
         element = op.operands[0].type.element if op.operands else op.result.type.element
-        learner = llvm_core.LEARNER_RULES.get(op.name)
-        if learner is not None:  # an exercise rule: rule(builder, operands)
-            self.per_element(op, lambda *args: learner(self.builder, list(args)))
-            return
-        rule = ELEMENTWISE.get(op.name) or llvm_core.ELEMENT_RULES[op.name]
+        rule = llvm_core.rule_for(op.name, ELEMENTWISE)  # an exercise rule, if installed
+        if rule is None:
+            raise CompilationError(f"the GPU back end cannot lower {op.name}", op.loc)
         self.per_element(op, lambda *args: rule(self.builder, element, *args))
 
     def lower_where(self, op: Op) -> None:

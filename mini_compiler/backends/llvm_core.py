@@ -295,13 +295,35 @@ def reduce_identity(kind: str, element: ScalarType):
     return {"sum": 0, "max": low, "min": high}[kind]
 
 
+# A target's reduction may allow LLVM to reorder it ("fast math"): adding in another order
+# (``reassoc``, ``nsz``) lets a loop over a row be split across vector lanes, and ``nnan`` /
+# ``ninf`` let a max or min be a plain compare-and-select. The CPU back end asks for this, since
+# its reductions are loops LLVM vectorises; the GPU back end fixes the order itself (a tree of
+# shuffles, then shared memory), so it uses the ops' own rules.
+FAST_MATH_FLAGS = ("reassoc", "nsz", "nnan", "ninf")
+
+
 def reduce_combine(b: ir.IRBuilder, kind: str, element: ScalarType, acc: ir.Value,
-                   x: ir.Value, fast: bool = False) -> ir.Value:
-    """One step of a ``sum`` / ``max`` / ``min`` reduction (the same rule as the ops)."""
+                   x: ir.Value, fast_math: bool = False) -> ir.Value:
+    """One step of a ``sum`` / ``max`` / ``min`` reduction: ``acc`` combined with ``x``.
+
+    Without ``fast_math``, the same rule as the ops ``tile.add`` / ``tile.maximum`` /
+    ``tile.minimum``. With it, float steps carry :data:`FAST_MATH_FLAGS`, and a max or min is
+    ``x if x > acc else acc`` (``<`` for min), which LLVM turns into vector max/min
+    instructions."""
     if kind == "sum":
         if element.is_float:
-            return b.fadd(acc, x, flags=("reassoc", "nsz") if fast else ())
+            return b.fadd(acc, x, flags=FAST_MATH_FLAGS if fast_math else ())
         return b.add(acc, x)
+    if kind not in ("max", "min"):
+        raise ValueError(f"no reduction {kind!r}: it is 'sum', 'max' or 'min'")
+    if fast_math:
+        predicate = ">" if kind == "max" else "<"
+        if element.is_float:
+            better = b.fcmp_ordered(predicate, x, acc, flags=FAST_MATH_FLAGS)
+        else:
+            better = ELEMENT_RULES["tile.gt" if kind == "max" else "tile.lt"](b, element, x, acc)
+        return b.select(better, x, acc)
     return ELEMENT_RULES["tile.maximum" if kind == "max" else "tile.minimum"](b, element, acc, x)
 
 

@@ -174,17 +174,9 @@ class RegionLowering:
         element = op.result.type.element
         t = compute_type(element)
         identity = llvm_core.reduce_identity(kind, element)
-        fast = ("reassoc", "nsz", "nnan", "ninf") if element.is_float else ()
 
-        def combine(acc, v):
-            if kind == "sum":
-                return b.fadd(acc, v, flags=fast) if element.is_float else b.add(acc, v)
-            if element.is_float:
-                bigger = b.fcmp_ordered(">" if kind == "max" else "<", v, acc, flags=fast)
-            else:
-                bigger = llvm_core.ELEMENT_RULES["tile.gt" if kind == "max" else "tile.lt"](
-                    b, element, v, acc)
-            return b.select(bigger, v, acc)
+        def combine(acc, v):  # fast math: LLVM may vectorise the loop (see llvm_core)
+            return llvm_core.reduce_combine(b, kind, element, acc, v, fast_math=True)
 
         out_shape = op.result.type.shape
         accumulator = self.alloca(t)

@@ -281,3 +281,19 @@ def test_traffic_counts_active_lanes_per_tensor():
     assert out.isnan().all()  # the count runs on CPU copies: the caller's tensors are untouched
     wasteful = measure_traffic(outer_x_as_tile, (3, 2), x, y, out, m, n, BLOCK_M=16, BLOCK_N=32)
     assert wasteful.loaded["x_ptr"] == 4 * m * n
+
+
+def test_traffic_counts_bytes_of_the_element_type():
+    m, n = 9, 21
+    x, out = torch.randn(m, n).half(), torch.empty(n, m).half()
+    traffic = measure_traffic(transpose, (1, 1), x, out, m, n, BLOCK_M=16, BLOCK_N=32)
+    assert (traffic.bytes_loaded, traffic.bytes_stored) == (2 * m * n, 2 * m * n)
+
+
+def test_traffic_count_refuses_a_stray_access():
+    import mini_compiler
+
+    m, n = 5, 7
+    with pytest.raises(mini_compiler.OutOfBoundsError, match="did you forget a mask"):
+        measure_traffic(add_row_no_column_mask, (1,), torch.randn(m, n), torch.randn(n),
+                        torch.empty(m, n), m, n, BLOCK_M=8, BLOCK_N=8)

@@ -1,9 +1,11 @@
 """A generator of random Triton kernels for the differential test (``test_differential.py``).
 
-``generate(seed)`` returns a :class:`FuzzCase`: the source of a ``@triton.jit`` kernel (and of a
-helper it calls), the inputs to launch it with and its grid. The same seed always gives the same
-case, so a failure is replayed with its seed. Kernels are built from the constructs learners
-write, combined at random:
+``generate(number, rng)`` returns a :class:`FuzzCase`: the source of a ``@triton.jit`` kernel
+(and of a helper it calls), the inputs to launch it with and its grid. Every random choice is
+drawn from ``rng``: the test passes Hypothesis's random source, so Hypothesis decides the choices,
+replays them and shrinks a failing kernel to a small one; ``generate(number)`` alone draws from
+``random.Random(number)``, the same case for the same number. Kernels are built from the
+constructs learners write, combined at random:
 
 * elementwise expression trees over tiles of several dtypes (f32, f16, f64, i8, u8, i32, i64)
   with arithmetic, comparisons, ``tl.where``, ``tl.maximum``/``minimum``, unary math and
@@ -250,9 +252,18 @@ def triton_cdiv(a: int, b: int) -> int:
     return (a + b - 1) // b
 
 
-def generate(seed: int) -> FuzzCase:
-    """The random kernel of ``seed``: mostly elementwise, some reductions and aliasing."""
-    rng = random.Random(seed)
+FAMILIES = ("elementwise", "reduction", "aliasing")
+
+
+def generate(seed: int, rng: random.Random | None = None, family: str | None = None
+             ) -> FuzzCase:
+    """A random kernel named ``k<seed>``, its choices drawn from ``rng`` (by default
+    ``random.Random(seed)``), of one of :data:`FAMILIES` (by default mostly elementwise, some
+    reductions and aliasing)."""
+    rng = random.Random(seed) if rng is None else rng
+    if family is not None:
+        return {"elementwise": _elementwise, "reduction": _reduction,
+                "aliasing": _aliasing}[family](rng, seed)
     roll = rng.random()
     if roll < 0.55:
         return _elementwise(rng, seed)

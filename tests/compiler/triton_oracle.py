@@ -1,10 +1,14 @@
 """Runs the differential test's kernels through Triton's interpreter, in a process of its own
 (``TRITON_INTERPRET=1`` must be set before Triton is imported, whatever the test process did).
 
-    python triton_oracle.py kernels.py cases.pt results.pt
+    python triton_oracle.py kernels.py cases.pt results.pt     # one batch
+    python triton_oracle.py --serve                            # many: one request per line
 
 ``cases.pt`` holds, per kernel name, its launch arguments, constexprs and grid; ``results.pt``
 gets, per name, the output tensors after the launch or the text of the error Triton raised.
+With ``--serve`` the process reads lines from stdin, each a folder holding ``kernels.py`` and
+``cases.pt``, and answers each with a line ``done`` once the folder's ``results.pt`` is
+written, so the test pays for starting Python and importing Triton once, not once per kernel.
 """
 
 import importlib.util
@@ -17,7 +21,8 @@ import torch  # noqa: E402
 
 
 def main(module_path: str, cases_path: str, results_path: str) -> None:
-    spec = importlib.util.spec_from_file_location("fuzz_module", module_path)
+    name = f"fuzz_module_{abs(hash(module_path))}"  # one module per file: a kernel name repeats
+    spec = importlib.util.spec_from_file_location(name, module_path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     cases = torch.load(cases_path)
@@ -32,5 +37,15 @@ def main(module_path: str, cases_path: str, results_path: str) -> None:
     torch.save(results, results_path)
 
 
+def serve() -> None:
+    for line in sys.stdin:
+        folder = line.rstrip("\n")
+        main(f"{folder}/kernels.py", f"{folder}/cases.pt", f"{folder}/results.pt")
+        print("done", flush=True)
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    if sys.argv[1:] == ["--serve"]:
+        serve()
+    else:
+        main(*sys.argv[1:4])

@@ -32,6 +32,9 @@ __all__ = ["CompiledKernel", "JITFunction", "debug_stages", "jit", "normalise_gr
 
 LAUNCH_OPTIONS = ("num_warps", "num_stages", "num_ctas", "maxnreg", "enable_fp_fusion",
                   "bounds_check", "backend")
+_LAUNCH_OPTION_SET = frozenset(LAUNCH_OPTIONS)  # one C-level test per launch (isdisjoint)
+
+
 class JITFunction:
     """A kernel compiled by mini_compiler. Create it with :func:`jit`."""
 
@@ -135,7 +138,7 @@ class JITFunction:
 
     @staticmethod
     def _without_options(kwargs: dict) -> dict:
-        if not any(k in LAUNCH_OPTIONS for k in kwargs):
+        if _LAUNCH_OPTION_SET.isdisjoint(kwargs):
             return kwargs
         return {k: v for k, v in kwargs.items() if k not in LAUNCH_OPTIONS}
 

@@ -43,18 +43,7 @@ class RegionLowering:
         b.position_at_end(header)
         induction = b.phi(lower.type, name="iv")
         induction.add_incoming(lower, preheader)
-        carried: list[ir.Value | ThreadTile] = []
-        phis: list[list[ir.PhiInstr]] = []
-        for init in inits:
-            registers = init.values if isinstance(init, ThreadTile) else [init]
-            row = []
-            for register in registers:
-                phi = b.phi(register.type)
-                phi.add_incoming(register, preheader)
-                row.append(phi)
-            phis.append(row)
-            carried.append(ThreadTile(init.layout, init.shape, list(row))
-                           if isinstance(init, ThreadTile) else row[0])
+        carried, phis = self._carried_phis(inits, preheader)
         b.cbranch(loop_condition(b, induction, upper, step), body_block, exit_block)
         b.position_at_end(body_block)
         region = op.regions[0]
@@ -68,10 +57,7 @@ class RegionLowering:
                 self.lower_op(inner)
         latch = b.block
         induction.add_incoming(b.add(induction, step), latch)
-        for row, value in zip(phis, yielded, strict=False):
-            registers = value.values if isinstance(value, ThreadTile) else [value]
-            for phi, register in zip(row, registers, strict=False):
-                phi.add_incoming(register, latch)
+        self._close_phis(phis, yielded, latch)
         b.branch(header)
         b.position_at_end(exit_block)
         for result, value in zip(op.results, carried, strict=False):
@@ -88,7 +74,27 @@ class RegionLowering:
         exit_block = b.append_basic_block("while.exit")
         b.branch(header)
         b.position_at_end(header)
-        carried, phis = [], []
+        carried, phis = self._carried_phis(inits, preheader)
+        for region in (before, body):
+            for arg, value in zip(region.args, carried, strict=True):
+                self.values[arg] = value
+        go = self._lower_region(before)[0]
+        b.cbranch(go, body_block, exit_block)
+        b.position_at_end(body_block)
+        yielded = self._lower_region(body)
+        latch = b.block
+        self._close_phis(phis, yielded, latch)
+        b.branch(header)
+        b.position_at_end(exit_block)
+        for result, value in zip(op.results, carried, strict=True):
+            self.values[result] = value
+
+    def _carried_phis(self, inits: list, preheader) -> tuple[list, list[list[ir.PhiInstr]]]:
+        """One phi per register of each loop-carried value, entered from ``preheader``; returns
+        the carried values as the loop body sees them and the phis, one row per value."""
+        b = self.builder
+        carried: list[ir.Value | ThreadTile] = []
+        phis: list[list[ir.PhiInstr]] = []
         for init in inits:
             registers = init.values if isinstance(init, ThreadTile) else [init]
             row = []
@@ -99,22 +105,15 @@ class RegionLowering:
             phis.append(row)
             carried.append(ThreadTile(init.layout, init.shape, list(row))
                            if isinstance(init, ThreadTile) else row[0])
-        for region in (before, body):
-            for arg, value in zip(region.args, carried, strict=True):
-                self.values[arg] = value
-        go = self._lower_region(before)[0]
-        b.cbranch(go, body_block, exit_block)
-        b.position_at_end(body_block)
-        yielded = self._lower_region(body)
-        latch = b.block
+        return carried, phis
+
+    @staticmethod
+    def _close_phis(phis: list[list[ir.PhiInstr]], yielded: list, latch) -> None:
+        """Feed what the body yields back into the header's phis, from ``latch``."""
         for row, value in zip(phis, yielded, strict=True):
             registers = value.values if isinstance(value, ThreadTile) else [value]
             for phi, register in zip(row, registers, strict=True):
                 phi.add_incoming(register, latch)
-        b.branch(header)
-        b.position_at_end(exit_block)
-        for result, value in zip(op.results, carried, strict=True):
-            self.values[result] = value
 
     def _lower_region(self, region) -> list:
         """Lower a region's ops; return what its ``tile.yield`` yields."""

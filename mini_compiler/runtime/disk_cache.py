@@ -149,6 +149,7 @@ def _freeze(compiled):
     if compiled.backend == "cuda":
         artifact = copy.copy(compiled.artifact)
         artifact._loaded = {}
+        artifact._packed = {}
         frozen.artifact = artifact
         return frozen
     if compiled.backend == "cpu":

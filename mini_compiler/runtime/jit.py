@@ -59,8 +59,11 @@ class JITFunction:
                           "directly is only possible from another kernel")
 
     def __getitem__(self, grid):
-        def launcher(*args, **kwargs):
-            return self.run(*args, grid=grid, **kwargs)
+        fast_launch, slow_launch = self._fast_launch, self._slow_launch
+
+        def launcher(*args, **kwargs):  # what run() does, one Python call shorter
+            compiled = fast_launch(args, kwargs, grid)
+            return compiled if compiled is not None else slow_launch(args, kwargs, grid)
 
         return launcher
 
@@ -120,8 +123,9 @@ class JITFunction:
         (:func:`specialise`, the compile cache); it records the result under the cheap key of
         :class:`FastBinder`, so later launches like it skip straight to packing the arguments."""
         fast = self._fast_launch(args, kwargs, grid)
-        if fast is not None:
-            return fast
+        return fast if fast is not None else self._slow_launch(args, kwargs, grid)
+
+    def _slow_launch(self, args: tuple, kwargs: dict, grid) -> CompiledKernel:
         spec, options = self._specialise(args, kwargs)
         compiled = self._compile(spec, options)
         dims = normalise_grid(grid, spec.bound)

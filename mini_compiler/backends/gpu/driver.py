@@ -109,6 +109,65 @@ class LoadedKernel:
                    f"cuLaunchKernel({self.name})")
 
 
+@functools.cache
+def _libcuda():
+    """The driver library itself, for the warm launch path (``None`` where it cannot be opened).
+
+    Loaded as a :class:`ctypes.PyDLL`, whose calls keep the GIL: a packed launcher's argument
+    slots are shared by every call, so no other Python thread may refill them while the driver
+    is still reading them."""
+    try:
+        lib = ctypes.PyDLL("libcuda.so.1")
+        launch = lib.cuLaunchKernel
+    except (OSError, AttributeError):  # pragma: no cover - depends on the machine
+        return None
+    # No ``argtypes``: converting eleven arguments through them costs about three times the call
+    # itself. The launcher passes plain ints (grid, block, shared bytes: all below 2**31) and
+    # ready-made ``c_void_p`` objects for the handles, which is what the C signature wants.
+    launch.restype = ctypes.c_int
+    return lib
+
+
+class PackedLauncher:
+    """One kernel's arguments packed once, refilled per launch: the warm path.
+
+    ``cuLaunchKernel`` takes its arguments as ``void**``: an array holding, per kernel parameter,
+    the address of that parameter's value. Building the values and that array is most of what a
+    launch costs in Python, so it is done once here: one ctypes *slot* per parameter (a
+    ``c_void_p`` for a tensor's address, a ``c_int`` for an ``i32``...) and the array of the
+    slots' addresses. A launch writes the new numbers into the slots and makes one foreign call
+    straight into the driver library. The launch falls back to :meth:`LoadedKernel.launch`
+    (which makes the context current and raises a readable error) if the driver says no.
+    """
+
+    def __init__(self, kernel: LoadedKernel, ctypes_types: tuple, threads_per_block: int,
+                 lib=None) -> None:
+        lib = lib if lib is not None else _libcuda()
+        if lib is None:
+            raise GpuUnavailableError("libcuda.so.1 could not be opened with ctypes")
+        self.kernel = kernel
+        self.ctypes_types = ctypes_types
+        self.threads_per_block = threads_per_block
+        self.slots = [ctype() for ctype in ctypes_types]
+        self.params = (ctypes.c_void_p * max(1, len(self.slots)))(
+            *[ctypes.addressof(slot) for slot in self.slots])
+        self._function = ctypes.c_void_p(int(kernel.function))
+        self._streams: dict[int, ctypes.c_void_p] = {}
+        self._call = lib.cuLaunchKernel
+
+    def __call__(self, values, grid: tuple[int, int, int], stream: int) -> None:
+        for slot, value in zip(self.slots, values):
+            slot.value = value
+        handle = self._streams.get(stream)
+        if handle is None:
+            handle = self._streams[stream] = ctypes.c_void_p(stream)
+        gx, gy, gz = grid
+        if self._call(self._function, gx, gy, gz, self.threads_per_block, 1, 1, 0, handle,
+                      self.params, None):
+            self.kernel.launch(grid, self.threads_per_block, (tuple(values), self.ctypes_types),
+                               stream)
+
+
 def load_kernel(ptx: str, name: str, device_ordinal: int = 0) -> LoadedKernel:
     """Load ``ptx`` (the driver JIT-compiles it for this GPU) and find kernel ``name`` in it."""
     driver = _driver()

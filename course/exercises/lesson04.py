@@ -6,7 +6,10 @@
   running state after *every* tile with the same quantities computed directly from the prefix, so
   the message says at which tile and in which quantity the update goes wrong.
 * :func:`check_window_attention` runs the learner's sliding-window kernel against a float64 torch
-  reference, on sequence lengths that are not multiples of the tile, for several window widths.
+  reference, on sequence lengths that are not multiples of the tile, for several window widths;
+  then proves that each query tile reads only the key tiles its window can see, and scores the
+  bytes the kernel moves (counted by ``mini_compiler``'s interpreter) against a budget.
+* :func:`check_dq_update` (in :mod:`.lesson04_backward`) checks the backward-pass exercise.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import torch
 
 from ..check import WrongAnswer, check_close
 from ..env import configure
+from ..traffic import measure_traffic
 from ..widgets.attention_tiles import FULL, MASKED, tile_kinds
 from . import learner_code, passed
 
@@ -146,8 +150,11 @@ def window_reference(q, k, v, window: int, sm_scale: float) -> torch.Tensor:
     return torch.softmax(scores, dim=-1) @ v.double()
 
 
-def check_window_attention(window_attention) -> None:
-    """``window_attention(q, k, v, window)`` must equal sliding-window attention (float64 ref)."""
+def check_window_attention(window_attention, kernel=None) -> None:
+    """``window_attention(q, k, v, window)`` must equal sliding-window attention (float64 ref).
+
+    With ``kernel`` (the exercise's ``window_attention_kernel``) the check also counts the bytes
+    the kernel moves and fails one that moves more than a tile-skipping kernel must."""
     name = "window_attention"
     env = configure()
     if env.on_gpu:
@@ -168,10 +175,70 @@ def check_window_attention(window_attention) -> None:
             check_close(out, expected, name=f"{name} (shape {shape}, window {window})",
                         quiet=True, **tol)  # fmt: skip
     visits = _check_window_tile_visits(window_attention, dtype)
+    traffic = "traffic not scored (pass the kernel too)" if kernel is None else \
+        _check_window_traffic(kernel)
     passed(
         name,
-        f"matches the float64 reference for windows {windows} and shapes {shapes}; {visits}",
+        f"matches the float64 reference for windows {windows} and shapes {shapes}; {visits}; "
+        f"{traffic}",
     )
+
+
+def window_traffic_budget(n: int, head_dim: int, window: int, block_m: int, block_n: int,
+                          element: int = 4) -> tuple[int, int]:
+    """(minimum, budget) in bytes for one head of sliding-window attention.
+
+    Every kernel loads each query row once and stores each output row once. The *minimum* loads,
+    for each query tile, exactly the keys and values its rows can see: from its first row's
+    first visible key to its last row. The *budget* is what a kernel that walks whole key tiles
+    loads: its loop starts at that first key rounded down to a multiple of ``block_n`` (rows past
+    N masked off, so not loaded)."""
+    rows_needed = rows_walked = 0
+    for start_m in range(0, n, block_m):
+        first = max(start_m - window + 1, 0)
+        end = min(start_m + block_m, n)
+        rows_needed += end - first
+        rows_walked += sum(min(block_n, n - s) for s in range((first // block_n) * block_n, end,
+                                                               block_n))  # fmt: skip
+    q_and_out = 2 * n * head_dim * element
+    return (q_and_out + 2 * rows_needed * head_dim * element,
+            q_and_out + 2 * rows_walked * head_dim * element)
+
+
+def _check_window_traffic(kernel, block: int = 32) -> str:
+    """Run ``kernel`` once in ``mini_compiler``'s interpreter and count its bytes (fp32)."""
+    import triton
+
+    import mini_compiler
+
+    name = "window_attention"
+    n, d, window = 100, 16, 40
+    gen = torch.Generator().manual_seed(5)
+    q, k, v = (torch.randn(1, 1, n, d, generator=gen) for _ in range(3))
+    try:
+        with learner_code(name):
+            traffic = measure_traffic(kernel, (triton.cdiv(n, block), 1), q, k, v,
+                                      torch.empty_like(q), n, 1.0 / math.sqrt(d), window,
+                                      HEAD_DIM=d, BLOCK_M=block, BLOCK_N=block)  # fmt: skip
+    except WrongAnswer as error:
+        if isinstance(error.__cause__, mini_compiler.OutOfBoundsError):
+            raise WrongAnswer(f"{name}: your kernel reads or writes outside a tensor:\n"
+                              f"{error.__cause__}\nMask every load and store.") from None
+        return "traffic not counted (mini_compiler does not compile this kernel)"
+    minimum, budget = window_traffic_budget(n, d, window, block, block)
+    report = (f"moved {traffic.total:,} B (N={n}, d={d}, window {window}, fp32); minimum "
+              f"{minimum:,} B, budget {budget:,} B")
+    if traffic.total > budget:
+        raise WrongAnswer(
+            f"{name}: right answer, but your kernel moves {traffic.total:,} bytes "
+            f"({traffic.describe()}) with N={n}, HEAD_DIM={d}, window {window}, BLOCK_M = "
+            f"BLOCK_N = {block}, fp32. A kernel that loads each query tile once, walks only the "
+            f"key tiles of its window and stores once moves {budget:,} bytes (the budget; the "
+            f"ideal, with no partial tiles, is {minimum:,}). Load q before the loop, not in it; "
+            "load each key and value tile once per visit; start the loop at the window's first "
+            "key tile and stop at min(start_m + BLOCK_M, N)."
+        )
+    return report
 
 
 def _check_window_tile_visits(window_attention, dtype, block: int = 32) -> str:

@@ -1,0 +1,196 @@
+"""Lesson 4: the dQ backward exercise's check and the sliding-window traffic score.
+
+Each wrong answer below is one a learner is likely to write; the check must reject it with a
+message that names what to fix. Both checks run with Triton's interpreter on the CPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import triton
+import triton.language as tl
+
+from course.check import NotSolvedYet, WrongAnswer, empty_poisoned
+from course.exercises import lesson04
+
+RIGHT, NO_DELTA, DELTA_ROW, NO_SCALE, BASE2_SCALE, FP16_PRODUCT, TRANS_K, TRANS_DS, STUB = range(9)
+
+
+@triton.jit
+def _dq_kernel(Q, K, V, DO, LSE, DELTA, DQ, N, sm_scale, qk_scale, HEAD_DIM: tl.constexpr,
+               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BUG: tl.constexpr):  # fmt: skip
+    base = tl.program_id(1).to(tl.int64) * N * HEAD_DIM
+    offs_m = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, HEAD_DIM)
+    rows = offs_m < N
+    q_offsets = base + offs_m[:, None] * HEAD_DIM + offs_d[None, :]
+    q = tl.load(Q + q_offsets, mask=rows[:, None], other=0.0)
+    do = tl.load(DO + q_offsets, mask=rows[:, None], other=0.0)
+    lse = tl.load(LSE + tl.program_id(1) * N + offs_m, mask=rows, other=0.0)
+    delta = tl.load(DELTA + tl.program_id(1) * N + offs_m, mask=rows, other=0.0)
+    dq = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+    if BUG == STUB:
+        raise NotImplementedError()
+    for start_n in range(0, N, BLOCK_N):
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        kv_offsets = base + offs_n[:, None] * HEAD_DIM + offs_d[None, :]
+        k = tl.load(K + kv_offsets, mask=offs_n[:, None] < N, other=0.0)
+        v = tl.load(V + kv_offsets, mask=offs_n[:, None] < N, other=0.0)
+        p = tl.math.exp2(tl.dot(q, tl.trans(k)) * qk_scale - lse[:, None])
+        p = tl.where(offs_n[None, :] < N, p, 0.0)
+        dp = tl.dot(do, tl.trans(v))
+        if BUG == NO_DELTA:
+            ds = p * dp
+        elif BUG == DELTA_ROW:
+            ds = p * (dp - delta[None, :])
+        else:
+            ds = p * (dp - delta[:, None])
+        if BUG == FP16_PRODUCT:
+            dq = dq + tl.dot(ds.to(k.dtype), k).to(tl.float16)
+        elif BUG == TRANS_K:
+            dq = tl.dot(ds.to(k.dtype), tl.trans(k), dq)
+        elif BUG == TRANS_DS:
+            dq = tl.dot(tl.trans(ds).to(k.dtype), k, dq)
+        else:
+            dq = tl.dot(ds.to(k.dtype), k, dq)
+    if BUG == NO_SCALE:
+        dq = dq * 1.0
+    elif BUG == BASE2_SCALE:
+        dq = dq * qk_scale
+    else:
+        dq = dq * sm_scale
+    tl.store(DQ + q_offsets, dq.to(DQ.dtype.element_ty), mask=rows[:, None])
+
+
+class _WithBug:
+    """``_dq_kernel`` launched as the check launches a learner's kernel, with one planted bug."""
+
+    def __init__(self, bug: int):
+        self.bug = bug
+
+    def __getitem__(self, grid):
+        return lambda *args, **kwargs: _dq_kernel[grid](*args, BUG=self.bug, **kwargs)
+
+
+def test_dq_check_accepts_the_solution(capsys):
+    lesson04.check_dq_update(_WithBug(RIGHT))
+    assert "dQ matches float64 formulas" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("bug", "message"),
+    [
+        (NO_DELTA, r"you left out delta"),
+        (DELTA_ROW, r"subtract delta\[:, None\] \(a column\), not delta\[None, :\]"),
+        (NO_SCALE, r"multiply dq by sm_scale after the loop"),
+        (BASE2_SCALE, r"you multiplied by qk_scale = sm_scale \* log2\(e\)"),
+        (FP16_PRODUCT, r"part of the sum went through fp16.*Accumulate in fp32"),
+        (TRANS_K, r"differ from the reference.*dQ \+= dS K, in that order"),
+        (TRANS_DS, r"differ from the reference.*dQ \+= dS K, in that order"),
+    ],
+)
+def test_dq_check_rejects_each_wrong_answer(bug, message):
+    with pytest.raises(WrongAnswer, match=f"(?s){message}"):
+        lesson04.check_dq_update(_WithBug(bug))
+
+
+def test_dq_check_reports_an_unsolved_exercise():
+    with pytest.raises(NotSolvedYet, match="not solved yet"):
+        lesson04.check_dq_update(_WithBug(STUB))
+
+
+# the sliding-window exercise's traffic score ----------------------------------------------
+
+
+@triton.jit
+def _window_kernel(Q, K, V, Out, N, qk_scale, WINDOW, HEAD_DIM: tl.constexpr,
+                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+                   RELOAD_Q: tl.constexpr):  # fmt: skip
+    start_m = tl.program_id(0) * BLOCK_M
+    base = tl.program_id(1).to(tl.int64) * N * HEAD_DIM
+    offs_m = start_m + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, HEAD_DIM)
+    rows = offs_m[:, None] < N
+    q_ptrs = Q + base + offs_m[:, None] * HEAD_DIM + offs_d[None, :]
+    q = tl.load(q_ptrs, mask=rows, other=0.0)
+    m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
+    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+    lo = (tl.maximum(start_m - WINDOW + 1, 0) // BLOCK_N) * BLOCK_N
+    hi = tl.minimum(start_m + BLOCK_M, N)
+    for start_n in range(lo, hi, BLOCK_N):
+        if RELOAD_Q:  # right, but loads the query tile again for every key tile
+            q = tl.load(q_ptrs, mask=rows, other=0.0)
+        offs_n = start_n + tl.arange(0, BLOCK_N)
+        kv = offs_n[:, None] * HEAD_DIM + offs_d[None, :]
+        k = tl.load(K + base + kv, mask=offs_n[:, None] < N, other=0.0)
+        v = tl.load(V + base + kv, mask=offs_n[:, None] < N, other=0.0)
+        qk = tl.dot(q, tl.trans(k)) * qk_scale
+        cols = offs_n[None, :]
+        keep = (cols < N) & (cols <= offs_m[:, None]) & (cols > offs_m[:, None] - WINDOW)
+        qk = tl.where(keep, qk, float("-inf"))
+        m_new = tl.maximum(m_i, tl.max(qk, 1))
+        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
+        p = tl.math.exp2(qk - m_safe[:, None])
+        alpha = tl.math.exp2(m_i - m_safe)
+        l_i = l_i * alpha + tl.sum(p, 1)
+        acc = tl.dot(p.to(v.dtype), v, acc * alpha[:, None])
+        m_i = m_new
+    out = acc / tl.where(l_i > 0, l_i, 1.0)[:, None]
+    tl.store(Out + base + offs_m[:, None] * HEAD_DIM + offs_d[None, :],
+             out.to(Out.dtype.element_ty), mask=rows)  # fmt: skip
+
+
+class _Window:
+    """The kernel (``[grid]`` launch) and its wrapper, as the notebook defines them."""
+
+    def __init__(self, reload_q: bool):
+        self.reload_q = reload_q
+
+    def __getitem__(self, grid):
+        return lambda *args, **kw: _window_kernel[grid](*args, RELOAD_Q=self.reload_q, **kw)
+
+    def attention(self, q, k, v, window, block_m=32, block_n=32):
+        b, h, n, d = q.shape
+        out = empty_poisoned(b, h, n, d, dtype=q.dtype, device=q.device)
+        self[(triton.cdiv(n, block_m), b * h)](q, k, v, out, n, 1.4426950408889634 / math.sqrt(d),
+                                               window, HEAD_DIM=d, BLOCK_M=block_m,
+                                               BLOCK_N=block_n)  # fmt: skip
+        return out
+
+
+def test_window_traffic_budget_counts_whole_key_tiles():
+    # N=100, window 16, tiles of 32: query tiles walk keys [0,32), [0,64), [32,96), [64,100)
+    minimum, budget = lesson04.window_traffic_budget(100, 16, 16, 32, 32)
+    q_and_out = 2 * 100 * 16 * 4
+    assert budget == q_and_out + 2 * (32 + 64 + 64 + 36) * 16 * 4
+    assert minimum == q_and_out + 2 * (32 + (64 - 17) + (96 - 49) + (100 - 81)) * 16 * 4
+
+
+def test_window_check_scores_the_traffic_of_the_solution(capsys, monkeypatch):
+    window = _Window(reload_q=False)
+    monkeypatch.setattr(lesson04, "measure_traffic", _measure_with(window, RELOAD_Q=False))
+    lesson04.check_window_attention(window.attention, window)
+    out = capsys.readouterr().out
+    assert "moved 46,080 B" in out and "budget 46,080 B" in out
+
+
+def test_window_check_rejects_a_kernel_that_reloads_the_query_tile(monkeypatch):
+    window = _Window(reload_q=True)
+    monkeypatch.setattr(lesson04, "measure_traffic", _measure_with(window, RELOAD_Q=True))
+    with pytest.raises(WrongAnswer, match=r"right answer, but your kernel moves 59,136 bytes "
+                       r"\(Q: loaded 19,456 B.*budget.*Load q before the loop"):  # fmt: skip
+        lesson04.check_window_attention(window.attention, window)
+
+
+def _measure_with(window, **constexprs):
+    """measure_traffic on the underlying @triton.jit kernel, with the test's switch bound."""
+    from course.traffic import measure_traffic
+
+    def measure(kernel, grid, *args, **kw):
+        assert kernel is window
+        return measure_traffic(_window_kernel, grid, *args, **kw, **constexprs)
+
+    return measure

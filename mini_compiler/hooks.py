@@ -1,9 +1,11 @@
 """Exercise hooks: plug a learner's rule into the compiler, temporarily.
 
-Two tables drive parts of the compiler, and a learner can replace entries in them:
+Tables drive parts of the compiler, and a learner can replace entries in them:
 
 * ``mini_compiler.passes.constant_fold.FOLDERS``: op name -> ``fold(*constants) -> value | None``
   (how the constant-folding pass evaluates an op whose operands are all constants);
+* ``mini_compiler.passes.gpu.axis_info.RULES``: op name -> ``transfer(*operand_infos) ->
+  AxisInfo`` (what the axis-info analysis concludes about an op's result; ``"tile.mul"``);
 * ``mini_compiler.backends.llvm_core.LEARNER_RULES``: op name ->
   ``rule(builder, element, *operands) -> llvmlite value``, the form of every elementwise rule of
   the shared LLVM core (``element`` is the Tile IR element type the op computes in, so a rule
@@ -29,19 +31,21 @@ from contextlib import contextmanager
 from .backends import llvm_core
 from .backends.gpu import compiler as gpu_compiler
 from .passes import constant_fold
+from .passes.gpu import axis_info as axis_info_pass
 from .runtime.cache import clear_all
 
 
 @contextmanager
 def override(folders: dict | None = None, lowering: dict | None = None,
-             gpu: dict | None = None):
+             gpu: dict | None = None, axis_info: dict | None = None):
     """Use, inside the block:
 
     * ``folders``: constant-folding rules, op name (e.g. ``"tile.add"``) -> ``fold(*constants)``;
     * ``lowering``: elementwise lowering rules, op name -> ``rule(builder, element, *operands)``
       (the shared core's form, see ``backends/llvm_core.py``), used by both back ends;
     * ``gpu``: the GPU back end's exercise rules, ``"vector_width"`` and/or
-      ``"butterfly_offsets"`` (the same functions ``gpu.compile_for_gpu(...)`` takes).
+      ``"butterfly_offsets"`` (the same functions ``gpu.compile_for_gpu(...)`` takes);
+    * ``axis_info``: transfer functions of the axis-info analysis, op name -> ``rule(*infos)``.
     """
     lowering = lowering or {}
     tables = [(constant_fold.FOLDERS, folders or {}),
@@ -58,6 +62,10 @@ def override(folders: dict | None = None, lowering: dict | None = None,
     if unknown:
         raise KeyError(f"GPU rules are {sorted(gpu_compiler.RULES)}; got {unknown}")
     tables.append((gpu_compiler.RULES, gpu or {}))
+    unknown = sorted(set(axis_info or {}) - set(axis_info_pass.RULES))
+    if unknown:
+        raise KeyError(f"axis-info rules are {sorted(axis_info_pass.RULES)}; got {unknown}")
+    tables.append((axis_info_pass.RULES, axis_info or {}))
     saved = [dict(table) for table, _ in tables]
     for table, rules in tables:
         table.update(rules)

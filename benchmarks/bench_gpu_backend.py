@@ -16,11 +16,15 @@ runtime's Python work per launch.
 
 **Warm launch, host time per call**: ``kernel[grid](...)`` of the same kernel through Triton and
 through mini_compiler, on small inputs (the GPU work is a few microseconds), called back to back
-2,000 times after a warm-up; the figure is the wall time of the calls divided by their number
-(median of 7 repeats), measured before the final synchronisation, i.e. what the host spends per
-launch. ``--baseline DIR`` also measures a copy of an earlier ``mini_compiler`` package found in
-``DIR`` (e.g. ``git archive <commit> mini_compiler | tar -x -C DIR``), in a process of its own,
-so before and after are timed in one run.
+2,000 times after a warm-up; a sample is the wall time of the calls divided by their number,
+measured before the final synchronisation, i.e. what the host spends per launch. Host time
+drifts between processes by more than the differences being measured, so each measuring
+process times Triton and mini_compiler *interleaved* (batch by batch, 9 batches each), and
+``WARM_LAUNCH_PROCESSES`` fresh processes are run; a figure is the median over processes of
+each process's median, and the ratio to Triton is taken within each process. ``--baseline DIR``
+also measures a copy of an earlier ``mini_compiler`` package found in ``DIR`` (e.g.
+``git archive <commit> mini_compiler | tar -x -C DIR``) the same way, its processes alternating
+with the current package's, so before and after are timed in one run.
 
 Without a GPU the script prints the ptxas resource report of the compiled kernels instead
 (registers, spills) and records nothing.
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -45,6 +50,7 @@ SOFTMAX_ELEMENTS = 1 << 27
 SOFTMAX_LENGTHS = (1024, 4096, 16384)
 TARGET_COPY_FRACTION = 0.90  # vector add vs the copy ceiling
 TARGET_TRITON_FRACTION = 0.80  # softmax vs Triton compiling the same kernel
+WARM_LAUNCH_PROCESSES = 3  # fresh processes per package for the warm-launch host time
 
 
 def softmax_kernels():
@@ -96,11 +102,12 @@ def main() -> None:
     parser.add_argument("--baseline", help="a folder holding an earlier mini_compiler package "
                                            "to time warm launches of, in a separate process")
     parser.add_argument("--warm-launch-json", action="store_true",
-                        help="only time warm launches of mini_compiler; print JSON")
+                        help="only time warm launches (mini_compiler and Triton, interleaved) "
+                             "in this process; print JSON")
     args = parser.parse_args()
     env = course.configure()
     if args.warm_launch_json:
-        print(json.dumps(warm_launch_host_times(include_triton=False)))
+        print(json.dumps(warm_launch_host_times()))
         return
     if not env.on_gpu:
         without_gpu()
@@ -123,26 +130,30 @@ def main() -> None:
     print(f"recorded {path}")
 
 
-def host_time_per_call(fn, calls: int = 2000, repeats: int = 7) -> float:
-    """Median over ``repeats`` of (wall time of ``calls`` back-to-back calls) / calls, in µs."""
+def host_time_per_call(calls: dict, batch: int = 2000, batches: int = 9) -> dict[str, float]:
+    """Host µs per call of each function in ``calls``: the median over ``batches`` of (wall time
+    of ``batch`` back-to-back calls) / ``batch``. The functions take turns batch by batch, so a
+    drift of the machine during the measurement touches them all alike."""
     import torch
 
-    for _ in range(50):
-        fn()
-    torch.cuda.synchronize()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
+    for fn in calls.values():
+        for _ in range(50):
             fn()
-        samples.append((time.perf_counter() - start) / calls * 1e6)
-        torch.cuda.synchronize()
-    samples.sort()
-    return samples[len(samples) // 2]
+    torch.cuda.synchronize()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(batches):
+        for name, fn in calls.items():
+            start = time.perf_counter()
+            for _ in range(batch):
+                fn()
+            samples[name].append((time.perf_counter() - start) / batch * 1e6)
+            torch.cuda.synchronize()
+    return {name: statistics.median(times) for name, times in samples.items()}
 
 
-def warm_launch_host_times(include_triton: bool = True) -> dict[str, float]:
-    """Host µs per ``kernel[grid](...)`` for the lesson's vector add and softmax kernels."""
+def warm_launch_host_times() -> dict[str, float]:
+    """Host µs per ``kernel[grid](...)`` for the lesson's vector add and softmax kernels, through
+    mini_compiler (whichever package is first on the path) and through Triton."""
     import torch
     import triton
 
@@ -161,42 +172,65 @@ def warm_launch_host_times(include_triton: bool = True) -> dict[str, float]:
     mini_add, mini_softmax = mini_compiler.jit(add_kernel), mini_compiler.jit(softmax_kernel)
     calls = {
         "mini_compiler vector_add": lambda: mini_add[grid](x, y, out, n, BLOCK_SIZE=1024),
+        "triton vector_add": lambda: add_kernel[grid](x, y, out, n, BLOCK_SIZE=1024),
         "mini_compiler softmax": lambda: mini_softmax[(rows,)](
             a, b, rows, cols, a.stride(0), b.stride(0), BLOCK_SIZE=cols, num_warps=warps),
+        "triton softmax": lambda: softmax_kernel[(rows,)](
+            a, b, rows, cols, a.stride(0), b.stride(0), BLOCK_SIZE=cols, num_warps=warps),
     }
-    if include_triton:
-        calls["triton vector_add"] = lambda: add_kernel[grid](x, y, out, n, BLOCK_SIZE=1024)
-        calls["triton softmax"] = lambda: softmax_kernel[(rows,)](
-            a, b, rows, cols, a.stride(0), b.stride(0), BLOCK_SIZE=cols, num_warps=warps)
-    times = {name: host_time_per_call(fn) for name, fn in calls.items()}
+    times = host_time_per_call(calls)
     torch.testing.assert_close(out, x + y)
     torch.testing.assert_close(b, torch.softmax(a, dim=-1))
     return times
 
 
-def bench_warm_launch(rows: list[dict], baseline: str | None) -> None:
-    """Rows of host µs per warm launch: Triton, mini_compiler now, and the baseline copy."""
-    times = warm_launch_host_times()
-    if baseline:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(Path(baseline).resolve()),
+def _measure_in_fresh_process(package_dir: str | None) -> dict[str, float] | None:
+    env = dict(os.environ)
+    if package_dir:
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(package_dir).resolve()),
                                              env.get("PYTHONPATH", "")])
-        done = subprocess.run([sys.executable, __file__, "--warm-launch-json"], env=env,
-                              capture_output=True, text=True, timeout=300)
-        if done.returncode == 0:
-            before = json.loads(done.stdout.strip().splitlines()[-1])
-            times.update({f"{k} (baseline)": v for k, v in before.items()})
-        else:
-            print(f"baseline failed: {done.stderr[-2000:]}", flush=True)
-    for name, us in times.items():
-        kernel = "vector_add" if "vector_add" in name else "softmax"
-        triton_us = times[f"triton {kernel}"]
-        row = {"kernel": f"{kernel} warm launch", "size": "4096" if kernel == "vector_add"
-               else [64, 1024], "dtype": "fp32", "impl": name, "host_us_per_call": us,
-               "ratio_to_triton": us / triton_us}
-        rows.append(row)
-        print(f"warm launch {name:40s} {us:7.1f} us per call ({us / triton_us:.2f}x Triton)",
-              flush=True)
+    done = subprocess.run([sys.executable, __file__, "--warm-launch-json"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        print(f"warm-launch process failed ({package_dir or 'current'}): "
+              f"{done.stderr[-2000:]}", flush=True)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench_warm_launch(rows: list[dict], baseline: str | None) -> None:
+    """Rows of host µs per warm launch: Triton, mini_compiler now, and the baseline copy, each
+    from ``WARM_LAUNCH_PROCESSES`` fresh processes (the current package's and the baseline's
+    alternating)."""
+    runs: dict[str, list[dict]] = {"current": [], "baseline": []}
+    for _ in range(WARM_LAUNCH_PROCESSES):
+        for which, folder in (("current", None), ("baseline", baseline)):
+            if which == "baseline" and not baseline:
+                continue
+            measured = _measure_in_fresh_process(folder)
+            if measured is not None:
+                runs[which].append(measured)
+    for kernel in ("vector_add", "softmax"):
+        size = "4096" if kernel == "vector_add" else [64, 1024]
+        triton_all = [r[f"triton {kernel}"] for rs in runs.values() for r in rs]
+        if not triton_all:
+            continue
+        named = [(f"triton {kernel}", runs["current"] + runs["baseline"], f"triton {kernel}"),
+                 (f"mini_compiler {kernel}", runs["current"], f"mini_compiler {kernel}"),
+                 (f"mini_compiler {kernel} (baseline)", runs["baseline"],
+                  f"mini_compiler {kernel}")]
+        for impl, processes, field in named:
+            if not processes:
+                continue
+            us = statistics.median(r[field] for r in processes)
+            ratio = statistics.median(r[field] / r[f"triton {kernel}"] for r in processes)
+            rows.append({"kernel": f"{kernel} warm launch", "size": size, "dtype": "fp32",
+                         "impl": impl, "host_us_per_call": us, "ratio_to_triton": ratio,
+                         "processes": len(processes),
+                         "per_process_us": [round(r[field], 2) for r in processes]})
+            print(f"warm launch {impl:40s} {us:7.1f} us per call ({ratio:.2f}x Triton in the "
+                  f"same processes; per process {[round(r[field], 1) for r in processes]})",
+                  flush=True)
 
 
 def add_row(rows: list[dict], **row) -> None:
@@ -305,14 +339,17 @@ def summarise(rows: list[dict]) -> list[str]:
     verdicts = [f"vector add: {add['fraction_of_copy']:.1%} of copy "
                 f"(target {TARGET_COPY_FRACTION:.0%})"]
     for kernel in ("vector_add", "softmax"):
-        warm = {r["impl"]: r["host_us_per_call"] for r in rows
-                if r["kernel"] == f"{kernel} warm launch"}
+        warm = {r["impl"]: r for r in rows if r["kernel"] == f"{kernel} warm launch"}
         mine, theirs = warm.get(f"mini_compiler {kernel}"), warm.get(f"triton {kernel}")
         if mine and theirs:
             before = warm.get(f"mini_compiler {kernel} (baseline)")
-            verdicts.append(f"{kernel} warm launch: {mine:.1f} us per call, Triton {theirs:.1f}"
-                            + (f", before {before:.1f}" if before else "")
-                            + " (target: at most Triton's)")
+            verdicts.append(
+                f"{kernel} warm launch: {mine['host_us_per_call']:.1f} us per call "
+                f"({mine['ratio_to_triton']:.2f}x Triton), Triton "
+                f"{theirs['host_us_per_call']:.1f}"
+                + (f", before {before['host_us_per_call']:.1f} "
+                   f"({before['ratio_to_triton']:.2f}x)" if before else "")
+                + " (target: at most Triton's)")
     for n_cols in SOFTMAX_LENGTHS:
         mine = [r for r in rows if r["kernel"] == "softmax" and r["size"][1] == n_cols
                 and "fraction_of_triton" in r]

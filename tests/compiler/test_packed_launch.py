@@ -56,15 +56,33 @@ def test_the_slot_array_is_built_once():
     assert [call[5] for call in fake.calls] == [[0x100, 0], [0x200, 1], [0x300, 2]]
 
 
-def test_a_refused_launch_falls_back_to_the_checked_path(monkeypatch):
+def test_a_refused_launch_falls_back_to_the_checked_path_then_gives_up_loudly(monkeypatch):
     launch, fake, kernel = _launcher(["ptr", "i32"], result=201)  # CUDA_ERROR_INVALID_CONTEXT
     seen = []
     monkeypatch.setattr(LoadedKernel, "launch",
                         lambda self, grid, threads, args, stream: seen.append(
                             (grid, threads, args, stream)))
     launch([0x100, 5], (3, 1, 1), stream=9)
-    assert len(fake.calls) == 1
+    # Launched once, through the checked path; the packed call may still work next time (a
+    # thread without the context current, say), so it is tried again once.
+    assert len(fake.calls) == 1 and launch.refused is None
     assert seen == [((3, 1, 1), 128, ((0x100, 5), launch.ctypes_types), 9)]
+    with pytest.warns(RuntimeWarning, match="refused the packed launch of add_kernel"):
+        launch([0x200, 6], (1, 1, 1), stream=9)
+    assert launch.refused == "CUresult 201" and len(fake.calls) == 2 and len(seen) == 2
+    launch([0x300, 7], (1, 1, 1), stream=9)  # no more packed attempts, still launched once
+    assert len(fake.calls) == 2 and seen[-1][2][0] == (0x300, 7)
+
+
+def test_a_launch_error_of_the_checked_path_reaches_the_caller(monkeypatch):
+    launch, fake, kernel = _launcher(["ptr"], result=1)  # CUDA_ERROR_INVALID_VALUE
+
+    def failing(self, grid, threads, args, stream):
+        raise RuntimeError("cuLaunchKernel(add_kernel) failed: CUDA_ERROR_INVALID_VALUE")
+
+    monkeypatch.setattr(LoadedKernel, "launch", failing)
+    with pytest.raises(RuntimeError, match="CUDA_ERROR_INVALID_VALUE"):
+        launch([0x100], (1, 1, 1), stream=0)
 
 
 def test_a_kernel_without_parameters_still_gets_a_valid_array():

@@ -166,3 +166,26 @@ def test_exercise_checks_run_the_reference_rules_on_the_gpu():
 
     exercises.check_butterfly_offsets(nvvm.butterfly_offsets, run=True)
     exercises.check_vector_width(vector_width, run=True)
+
+
+def test_warm_launches_take_the_packed_path_and_see_new_arguments():
+    """After the first launch, ``kernel[grid](...)`` goes through the packed launcher (one call
+    into libcuda); the driver must accept it (never the silent fallback), and each launch must
+    use its own tensors and sizes, not the previous launch's."""
+    import warnings
+
+    from course.kernels.vector_add import add_kernel
+
+    kernel = mini_compiler.jit(add_kernel)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for n in (1000, 5000, 3, 5000):
+            x, y = torch.randn(n, device="cuda"), torch.randn(n, device="cuda")
+            out = poisoned(n)
+            kernel[(cdiv(n, 1024),)](x, y, out, n, BLOCK_SIZE=1024)
+            torch.testing.assert_close(out, x + y)
+    packed = [p for compiled in kernel.cache.fast.values()
+              for p in compiled.artifact._packed.values()]
+    assert packed, "the warm launches did not go through the packed launcher"
+    assert all(p.refused is None and p._refusals == 0 for p in packed), \
+        [(p.refused, p._refusals) for p in packed]

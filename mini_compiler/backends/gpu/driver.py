@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -152,20 +153,40 @@ class PackedLauncher:
         self.params = (ctypes.c_void_p * max(1, len(self.slots)))(
             *[ctypes.addressof(slot) for slot in self.slots])
         self._function = ctypes.c_void_p(int(kernel.function))
+        self.refused: str | None = None  # why the packed call was given up, if it was
+        self._refusals = 0
         self._streams: dict[int, ctypes.c_void_p] = {}
         self._call = lib.cuLaunchKernel
 
     def __call__(self, values, grid: tuple[int, int, int], stream: int) -> None:
-        for slot, value in zip(self.slots, values):
+        for slot, value in zip(self.slots, values, strict=True):
             slot.value = value
         handle = self._streams.get(stream)
         if handle is None:
             handle = self._streams[stream] = ctypes.c_void_p(stream)
         gx, gy, gz = grid
-        if self._call(self._function, gx, gy, gz, self.threads_per_block, 1, 1, 0, handle,
-                      self.params, None):
-            self.kernel.launch(grid, self.threads_per_block, (tuple(values), self.ctypes_types),
-                               stream)
+        error = -1 if self.refused is not None else self._call(
+            self._function, gx, gy, gz, self.threads_per_block, 1, 1, 0, handle, self.params,
+            None)
+        if error:
+            self._checked_launch(values, grid, stream, error)
+
+    def _checked_launch(self, values, grid, stream, error: int) -> None:
+        """The driver refused the packed call: launch through ``cuda.bindings`` instead, which
+        makes the context current first (a new thread may not have it) and raises a readable
+        error if the launch itself is wrong. If the packed call is refused twice where that
+        launch works, it is given up for this kernel, with a warning: a slow path is never
+        taken silently."""
+        self.kernel.launch(grid, self.threads_per_block, (tuple(values), self.ctypes_types),
+                           stream)
+        if error > 0:
+            self._refusals += 1
+            if self._refusals >= 2:
+                self.refused = f"CUresult {error}"
+                warnings.warn(f"the driver refused the packed launch of {self.kernel.name} "
+                              f"({self.refused}); launching through cuda.bindings from now on, "
+                              "which costs more host time per call", RuntimeWarning,
+                              stacklevel=3)
 
 
 def load_kernel(ptx: str, name: str, device_ordinal: int = 0) -> LoadedKernel:

@@ -186,3 +186,90 @@ def _unary(fn):
 
 def _same(interp, op, vals):
     return vals[0]
+
+
+# ----- shared memory, for the IR after the GPU passes ------------------------------------------
+# Once ``gpu.allocate_shared_memory`` has given a buffer its bytes (``smem_offset``), the
+# interpreter really keeps the tile in a byte array standing for the program's shared memory, at
+# the places the buffer's ``#shared`` layout (its swizzle included) gives each element, and reads
+# it back from there. A wrong allocation (two live buffers sharing bytes) or a swizzle that is not
+# a permutation then changes the result, as it would on the GPU.
+SHARED_MEMORY_BYTES = 256 * 1024
+_OFFSET_MAPS: dict = {}
+
+
+def _shared_memory(interp) -> np.ndarray:
+    memory = getattr(interp, "shared_memory", None)
+    if memory is None:
+        memory = interp.shared_memory = np.zeros(SHARED_MEMORY_BYTES, dtype=np.uint8)
+    return memory
+
+
+def _element_offsets(layout, shape) -> np.ndarray:
+    """Per tile element, its element offset in the buffer (``layout.element_offset``)."""
+    key = (layout, layout.rule, shape) if hasattr(layout, "rule") else (layout, None, shape)
+    if key not in _OFFSET_MAPS:
+        offsets = np.zeros(shape, dtype=np.int64)
+        for coordinate in np.ndindex(*shape):
+            offsets[coordinate] = (layout.element_offset(shape, coordinate)
+                                   if hasattr(layout, "element_offset")
+                                   else np.ravel_multi_index(coordinate, shape))
+        _OFFSET_MAPS[key] = offsets
+    return _OFFSET_MAPS[key]
+
+
+def _shared_view(interp, op, element) -> np.ndarray:
+    """The bytes ``op``'s buffer was given, viewed as its elements (bf16 as its 16 bits)."""
+    storage = np.dtype(STORAGE_DTYPES[element.name])
+    start = op.attrs["smem_offset"]
+    nbytes = op.attrs["smem_bytes"] - op.attrs["smem_bytes"] % storage.itemsize
+    return _shared_memory(interp)[start:start + nbytes].view(storage)
+
+
+def _to_storage(x, element) -> np.ndarray:
+    if element == bf16:
+        return (np.asarray(round_to_bfloat16(x), np.float32).view(np.uint32)
+                >> np.uint32(16)).astype(np.uint16)
+    return convert(x, element)
+
+
+def _from_storage(raw, element) -> np.ndarray:
+    if element == bf16:
+        return (raw.astype(np.uint32) << np.uint32(16)).view(np.float32)
+    return raw
+
+
+def _write_shared(interp, op, x) -> None:
+    element = op.result.type.element
+    if element.is_pointer:
+        return
+    view = _shared_view(interp, op, element)
+    if op.name == "gpu.local_alloc":
+        offsets = _element_offsets(op.layout, x.shape)
+    else:  # a layout conversion's scratch: row-major
+        offsets = np.arange(x.size).reshape(x.shape)
+    view[offsets] = _to_storage(x, element)
+
+
+def _local_alloc(interp, op, vals):
+    x = np.asarray(vals[0])
+    if "smem_offset" in op.attrs:
+        _write_shared(interp, op, np.broadcast_to(x, op.result.type.shape))
+    return x
+
+
+def _local_load(interp, op, vals):
+    source = op.operands[0].owner
+    if getattr(source, "name", None) != "gpu.local_alloc" or "smem_offset" not in source.attrs:
+        return vals[0]
+    element = op.result.type.element
+    view = _shared_view(interp, source, element)
+    return _from_storage(view[_element_offsets(source.layout, op.result.type.shape)], element)
+
+
+def _convert_layout(interp, op, vals):
+    """A layout conversion passes its tile through its scratch bytes (clobbering them)."""
+    x = np.asarray(vals[0])
+    if "smem_offset" in op.attrs:
+        _write_shared(interp, op, np.broadcast_to(x, op.result.type.shape))
+    return x

@@ -116,3 +116,14 @@ def torch_reference(name: str):
 
     return {"sum_rows_and_columns": sum_rows_and_columns, "scale_rows_2d": scale_rows_2d,
             "gelu_like": gelu_like, "row_softmax": lambda x: torch.softmax(x, dim=-1)}[name]
+
+
+@mini_compiler.jit
+def dot_transposed(a_ptr, b_ptr, c_ptr, n, BLOCK: tl.constexpr):
+    """c = a @ b.T for n x n fp16 matrices (n <= BLOCK), masked, through tl.trans."""
+    rows = tl.arange(0, BLOCK)
+    inside = (rows[:, None] < n) & (rows[None, :] < n)
+    a = tl.load(a_ptr + rows[:, None] * n + rows[None, :], mask=inside, other=0.0)
+    b = tl.load(b_ptr + rows[:, None] * n + rows[None, :], mask=inside, other=0.0)
+    c = tl.dot(a, tl.trans(b))
+    tl.store(c_ptr + rows[:, None] * n + rows[None, :], c, mask=inside)

@@ -148,9 +148,10 @@ def test_unsupported_ops_name_the_source_line():
         a = tl.load(a_ptr + offsets[:, None] * BLOCK + offsets[None, :])
         tl.store(a_ptr + offsets[:, None] * BLOCK + offsets[None, :], tl.dot(a, a))
 
-    a = torch.empty(16, 16)
-    with pytest.raises(CompilationError, match="does not lower tile.dot"):
+    a = torch.empty(16, 16)  # fp32: the tensor cores' fp16/bf16 path does not take it
+    with pytest.raises(CompilationError, match="fp16 or bf16") as error:
         compile_for_gpu(uses_dot, a, BLOCK=16)
+    assert "tl.dot(a, a)" in str(error.value)
 
 
 def test_num_warps_must_be_a_power_of_two():
@@ -181,10 +182,21 @@ def test_a_pointer_carried_through_a_loop_compiles_with_narrow_accesses():
     assert ".entry" in compiled.ptx and "ld.global" in compiled.ptx
 
 
-def test_the_capstone_matmul_is_refused_with_a_location_not_a_crash():
+def test_the_capstone_matmul_in_fp32_is_refused_with_a_location_not_a_crash():
     from course.kernels.linear import linear_kernel
 
     x, w, out = torch.empty(8, 32), torch.empty(16, 32), torch.empty(8, 16)
-    with pytest.raises(CompilationError, match=r"linear\.py:\d+:\d+.*does not lower tile\.dot"):
+    with pytest.raises(CompilationError, match=r"linear\.py:\d+:\d+.*fp16 or bf16"):
         compile_for_gpu(linear_kernel, x, w, out, out, 8, 16, 32, 32, 32, 16, 16, BLOCK_M=16,
                         BLOCK_N=16, BLOCK_K=32, GROUP_SIZE=8, EPILOGUE="none", EVEN_K=True)
+
+
+def test_the_capstone_matmul_in_bf16_compiles_onto_tensor_cores():
+    from course.kernels.linear import linear_kernel
+
+    x, w = torch.empty(8, 32, dtype=torch.bfloat16), torch.empty(16, 32, dtype=torch.bfloat16)
+    out = torch.empty(8, 16, dtype=torch.bfloat16)
+    compiled = compile_for_gpu(linear_kernel, x, w, out, out, 8, 16, 32, 32, 32, 16, 16,
+                               BLOCK_M=16, BLOCK_N=16, BLOCK_K=32, GROUP_SIZE=8,
+                               EPILOGUE="none", EVEN_K=True, num_warps=1)
+    assert "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" in compiled.ptx

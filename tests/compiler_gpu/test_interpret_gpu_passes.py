@@ -23,9 +23,28 @@ def _cases():
     from course.kernels.softmax import softmax_kernel
     from course.kernels.vector_add import add_kernel
 
+    from course.kernels.matmul import matmul_kernel
+
     x = torch.randn(1000)
     m = torch.randn(13, 100)
+    h = torch.randn(30, 30).half()
+
+    def matmul_case(dtype, m_, n_, k_, transposed, activation, even_k=False):
+        a = torch.randn(m_, k_).to(dtype)
+        b = (torch.randn(n_, k_).to(dtype).t() if transposed else torch.randn(k_, n_).to(dtype))
+        c = torch.empty(m_, n_, dtype=dtype)
+        grid = (triton_cdiv(m_, 64) * triton_cdiv(n_, 64),)
+        return (matmul_kernel, grid, lambda: (a, b, c, m_, n_, k_, a.stride(0), a.stride(1),
+                                              b.stride(0), b.stride(1), c.stride(0), c.stride(1)),
+                {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 32, "GROUP_SIZE": 2,
+                 "ACTIVATION": activation, "EVEN_K": even_k}, [2])
+
     return {
+        "a @ trans(b)": (kernels.dot_transposed, (1,),
+                         lambda: (h, h * 2, torch.empty(30, 30), 30), {"BLOCK": 64}, [2]),
+        "lesson matmul fp16 ragged": matmul_case(torch.float16, 70, 100, 40, False, "leaky_relu"),
+        "lesson matmul bf16 transposed B": matmul_case(torch.bfloat16, 65, 64, 64, True, None,
+                                                       even_k=True),
         "lesson vector add": (add_kernel, (8,), lambda: (x, x * 2, torch.empty(1000), 1000),
                               {"BLOCK_SIZE": 128}, [2]),
         "lesson softmax": (softmax_kernel, (13,), lambda: (m, torch.empty(13, 100), 13, 100,
@@ -38,6 +57,10 @@ def _cases():
         "looped row sums": (kernels.row_sums_looped, (13,),
                             lambda: (m, torch.empty(13), 100, 100), {"BLOCK": 32}, [1]),
     }
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    return -(-a // b)
 
 
 def _interpret(fn, spec, grid, outputs):

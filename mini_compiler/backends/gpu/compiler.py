@@ -6,6 +6,7 @@ Stages (each kept as text in ``GpuKernel.asm``, printed when ``MINI_COMPILER_DEB
 ``tile.gpu.*``  Tile IR after each GPU pass (``gpu.coalesce``, ``gpu.assign_layouts``,
                 ``gpu.allocate_shared_memory``, ``gpu.insert_barriers``)
 ``tile.gpu``    the last of them: layouts, ``vector_width``, shared-memory offsets, barriers
+``shared_memory``  the allocator's plan: each buffer's offset, size and live range
 ``llvm``        the per-thread LLVM IR we generate (NVVM intrinsics, inline PTX)
 ``llvm.opt``    the same after LLVM's -O3
 ``ptx``         NVPTX's output for ``sm_90``, linted for unresolved intrinsics
@@ -24,11 +25,12 @@ from ...debug import print_stage
 from ...errors import CompilationError
 from ...ir.ops import Function
 from ...ir.printer import print_function
-from ...passes.gpu.allocate_shared_memory import allocate_shared_memory
+from ...passes.gpu.allocate_shared_memory import PlaceRule, allocate_shared_memory, place_buffers
 from ...passes.gpu.assign_layouts import assign_layouts
 from ...passes.gpu.axis_info import analyse_axis_info
 from ...passes.gpu.coalesce import VectorWidthRule, coalesce, vector_width
 from ...passes.gpu.insert_barriers import insert_barriers
+from ...passes.gpu.mma_layouts import SwizzleRule, swizzle
 from ...passes.pipeline import PassManager
 from . import nvvm
 from .driver import (
@@ -48,7 +50,8 @@ MAX_STATIC_SHARED_BYTES = 48 * 1024
 
 # The GPU's exercise rules, replaceable for a block with ``hooks.override(gpu={...})``.
 RULES: dict[str, Callable] = {"vector_width": vector_width,
-                              "butterfly_offsets": nvvm.butterfly_offsets}
+                              "butterfly_offsets": nvvm.butterfly_offsets,
+                              "swizzle": swizzle, "place_buffers": place_buffers}
 DEFAULT_RULES = dict(RULES)
 
 
@@ -61,6 +64,8 @@ class GpuOptions:
     vector_width: VectorWidthRule = field(default_factory=lambda: RULES["vector_width"])
     butterfly_offsets: ButterflyRule = field(
         default_factory=lambda: RULES["butterfly_offsets"])
+    swizzle: SwizzleRule = field(default_factory=lambda: RULES["swizzle"])
+    place_buffers: PlaceRule = field(default_factory=lambda: RULES["place_buffers"])
 
     def __post_init__(self) -> None:
         if self.num_warps < 1 or self.num_warps & (self.num_warps - 1) or self.num_warps > 32:
@@ -165,15 +170,17 @@ def gpu_passes(options: GpuOptions) -> list[tuple[str, Callable[[Function], Func
         return fn
 
     def layouts(fn: Function) -> Function:
-        return assign_layouts(fn, options.num_warps, fn.attrs.get("vector_widths", {}))
+        return assign_layouts(fn, options.num_warps, fn.attrs.get("vector_widths", {}),
+                              options.swizzle)
 
     def shared_memory(fn: Function) -> Function:
-        shared_bytes = allocate_shared_memory(fn)
+        shared_bytes = allocate_shared_memory(fn, options.place_buffers)
         if shared_bytes > MAX_STATIC_SHARED_BYTES:
             raise CompilationError(
-                f"the kernel needs {shared_bytes} bytes of shared memory for layout conversions "
-                f"and reductions; the limit for static shared memory is "
-                f"{MAX_STATIC_SHARED_BYTES}: use smaller blocks", fn.loc, fn.name)
+                f"the kernel needs {shared_bytes} bytes of shared memory for dot operands, "
+                f"layout conversions and reductions; the limit for static shared memory is "
+                f"{MAX_STATIC_SHARED_BYTES}: use smaller blocks\n{fn.attrs['shared_memory_plan']}",
+                fn.loc, fn.name)
         fn.attrs["shared_bytes"] = shared_bytes
         return fn
 
@@ -205,6 +212,7 @@ def compile_tile_ir(fn: Function, options: GpuOptions | None = None,
     shared_bytes = run_gpu_passes(fn, options, manager)
     asm: dict[str, str] = dict(manager.stages)
     asm["tile.gpu"] = print_function(fn)  # the IR the lowering reads (= the last GPU stage)
+    asm["shared_memory"] = str(fn.attrs["shared_memory_plan"])  # the allocator's plan
     module = lower_to_llvm(fn, options.num_warps, shared_bytes, options.butterfly_offsets)
     asm["llvm"] = str(module)
     _show(debug, "llvm", "llvm", asm["llvm"])
@@ -228,6 +236,9 @@ def compile(fn: Function, options: dict) -> GpuKernel:  # noqa: A001 - the back-
         gpu_options.vector_width = options["vector_width"]
     if options.get("butterfly_offsets") is not None:
         gpu_options.butterfly_offsets = options["butterfly_offsets"]
+    for rule in ("swizzle", "place_buffers"):
+        if options.get(rule) is not None:
+            setattr(gpu_options, rule, options[rule])
     return compile_tile_ir(fn, gpu_options, options.get("debug") or set(),
                            options.get("kernel_name"))
 

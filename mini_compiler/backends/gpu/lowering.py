@@ -15,7 +15,8 @@ thread (:class:`ThreadTile`). Then
 * a broadcast or an ``expand_dims`` of a slice just reuses registers;
 * a reduction runs in three steps: over a thread's own elements, across the lanes of a warp with
   butterfly shuffles, and across warps through shared memory;
-* a layout conversion writes the tile to shared memory in one layout and reads it in another.
+* a layout conversion writes the tile to shared memory in one layout and reads it in another;
+* ``tl.dot`` goes through shared memory onto the tensor cores (``dot.py``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from llvmlite import ir
 from ...errors import CompilationError
 from ...ir.ops import Function, Op, Value, load_parts, store_parts
 from ...ir.types import ScalarType
+from ...passes.gpu.mma_layouts import DotOperandLayout, MmaLayout
 from ...passes.gpu.layouts import (
     Layout,
     SliceLayout,
+    element_coordinates,
     elements_per_thread,
     lane_stride,
     register_offset,
@@ -39,6 +42,8 @@ from ...passes.gpu.layouts import (
 )
 from .. import llvm_core
 from . import nvvm
+from .dot import DotLowering
+from .ir_int import IRInt, as_value
 from .regions import RegionLowering
 from .thread_tile import ThreadTile, bit_index, register_bytes
 
@@ -58,7 +63,7 @@ def memory_type(element: ScalarType) -> ir.Type:
 _register_bytes, _bit_index = register_bytes, bit_index
 
 
-class KernelLowering(RegionLowering):
+class KernelLowering(RegionLowering, DotLowering):
     """Builds the LLVM function of one kernel, op by op (see the module docstring)."""
 
     def __init__(self, fn: Function, num_warps: int, shared_bytes: int,
@@ -123,6 +128,10 @@ class KernelLowering(RegionLowering):
 
     def coordinates(self, layout: Layout, shape: tuple[int, ...]) -> list[list[ir.Value]]:
         """For each element this thread holds (register order), its coordinate per dimension."""
+        if isinstance(layout, (MmaLayout, DotOperandLayout)):  # the fragment maps, as IR
+            lane, warp = IRInt(self.builder, self.lane), IRInt(self.builder, self.warp)
+            return [[as_value(c) for c in coordinate]
+                    for coordinate in element_coordinates(layout, shape, lane, warp)]
         bases = self.thread_base(layout, shape)
         counts = elements_per_thread(layout, shape)
         blocked = layout.parent if isinstance(layout, SliceLayout) else layout
@@ -261,8 +270,9 @@ class KernelLowering(RegionLowering):
         source = self.tile(op.operands[0])
         shape = op.result.type.shape
         element = op.result.type.element
-        stored_type = llvm_type(element)
-        size = _register_bytes(element)
+        # bf16 travels as its 16 bits (the other types as their registers)
+        stored_type = memory_type(element) if element.name == "bf16" else llvm_type(element)
+        size = 2 if element.name == "bf16" else _register_bytes(element)
         base = op.attrs["smem_offset"]
         b = self.builder
         coordinates = self.coordinates(source.layout, shape)

@@ -315,3 +315,43 @@ def predicated_store(builder: ir.IRBuilder, address: ir.Value, predicate: ir.Val
     fn_type = ir.FunctionType(ir.VoidType(), [global_ptr, i1] + [word] * nwords)
     inline = ir.InlineAsm(fn_type, asm, constraints, side_effect=True)
     builder.call(inline, [address, predicate, *words])
+
+
+# ----- tensor cores ----------------------------------------------------------------------------
+def shared_address_32(builder: ir.IRBuilder, pointer: ir.Value) -> ir.Value:
+    """A shared-memory pointer as the 32-bit address PTX's ``.shared`` instructions take."""
+    return builder.ptrtoint(pointer, i32)
+
+
+def ldmatrix(builder: ir.IRBuilder, address: ir.Value, count: int, trans: bool) -> list[ir.Value]:
+    """``ldmatrix.sync.aligned.m8n8.x{count}[.trans].shared.b16``: the warp loads ``count``
+    8x8 matrices of 16-bit elements from shared memory; lane ``8i + r`` gives the address
+    (``address``, 32-bit) of row ``r`` of matrix ``i``, and every lane receives one 32-bit
+    register per matrix: two elements of row ``lane >> 2`` (of a column, with ``.trans``) at
+    columns ``2 * (lane & 3)`` and the next."""
+    outputs = ", ".join(f"${i}" for i in range(count))
+    asm = (f"ldmatrix.sync.aligned.m8n8.x{count}{'.trans' if trans else ''}.shared.b16 "
+           f"{{ {outputs} }}, [ ${count} ];")
+    constraints = ",".join(["=r"] * count + ["r"])
+    result_type = ir.LiteralStructType([i32] * count) if count > 1 else i32
+    inline = ir.InlineAsm(ir.FunctionType(result_type, [i32]), asm, constraints,
+                          side_effect=True)
+    result = builder.call(inline, [address])
+    if count == 1:
+        return [result]
+    return [builder.extract_value(result, i) for i in range(count)]
+
+
+def mma_m16n8k16(builder: ir.IRBuilder, a: list[ir.Value], b: list[ir.Value],
+                 c: list[ir.Value], operand_type: str) -> list[ir.Value]:
+    """``mma.sync.aligned.m16n8k16.row.col.f32.<t>.<t>.f32``: D = A (16x16) @ B (16x8) + C
+    for the warp; ``a`` four and ``b`` two 32-bit registers of packed ``operand_type``
+    (``f16`` or ``bf16``) pairs, ``c`` four f32 (the fragment map is in
+    ``passes/gpu/mma_layouts.py``). Returns the four f32 of D."""
+    asm = (f"mma.sync.aligned.m16n8k16.row.col.f32.{operand_type}.{operand_type}.f32 "
+           "{ $0, $1, $2, $3 }, { $4, $5, $6, $7 }, { $8, $9 }, { $10, $11, $12, $13 };")
+    constraints = "=f,=f,=f,=f,r,r,r,r,r,r,0,1,2,3"
+    fn_type = ir.FunctionType(ir.LiteralStructType([f32] * 4), [i32] * 6 + [f32] * 4)
+    inline = ir.InlineAsm(fn_type, asm, constraints)
+    result = builder.call(inline, [*a, *b, *c])
+    return [builder.extract_value(result, i) for i in range(4)]

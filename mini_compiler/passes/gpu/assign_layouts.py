@@ -18,7 +18,11 @@ such moves rare:
   at ``d`` turns that slice back into the parent: ``x - max(x, axis=1)[:, None]`` moves nothing;
 * a 1-D value that is later ``expand_dims``-ed is *asked for* in the matching slice layout: a
   backward walk records these demands, and ``arange``/``splat``/``full`` simply produce their
-  value in whatever layout is asked (recomputing them is cheaper than converting).
+  value in whatever layout is asked (recomputing them is cheaper than converting);
+* a ``tl.dot`` computes in the tensor cores' ``#mma`` layout, and its accumulator is asked for
+  in it (through a loop's carried value, back to the ``tl.zeros`` that starts it), so the
+  accumulator never leaves the registers; its operands go through shared memory
+  (``gpu.local_alloc``, ``gpu.local_load``, see :mod:`.dot_layouts`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from ...ir.ops import (
     walk_ops,
 )
 from ...ir.registry import family_of
+from .dot_layouts import DotPlacement, transposed
 from .layouts import BlockedLayout, Layout, SliceLayout, choose_blocked_layout
+from .mma_layouts import SwizzleRule, swizzle
 
 # Ops that can produce their result in any layout at no cost (no data comes from other threads).
 FREE_OPS = frozenset(("tile.arange", "tile.full", "tile.splat"))
@@ -46,7 +52,7 @@ FOLLOWING_OPS = frozenset(("tile.where", "tile.cast", "tile.bitcast", "tile.addp
 def follows(name: str) -> bool:
     """Elementwise: the result can take the layout of its operands."""
     return name in FOLLOWING_OPS or family_of(name) in ("binary", "comparison", "unary")
-UNSUPPORTED_ON_GPU = ("tile.dot", "tile.trans", "tile.scan", "tile.reshape", "tile.atomic_add")
+UNSUPPORTED_ON_GPU = ("tile.scan", "tile.reshape", "tile.atomic_add")
 CONVERT_LAYOUT = "gpu.convert_layout"
 
 
@@ -65,20 +71,24 @@ def layout_of(value: Value) -> Layout | None:
 
 
 class _Assigner:
-    def __init__(self, fn: Function, num_warps: int, vector_widths: dict[int, int]):
+    def __init__(self, fn: Function, num_warps: int, vector_widths: dict[int, int],
+                 swizzle_rule: SwizzleRule = swizzle):
         self.fn = fn
+        self.dots = DotPlacement(fn, num_warps, swizzle_rule)
         largest: dict[int, tuple[int, ...]] = {}
         for op in walk_ops(fn.body):
             if op.name in UNSUPPORTED_ON_GPU:
                 raise CompilationError(
                     f"the GPU back end does not lower {op.name} yet", op.loc, fn.name,
                     "Supported on the GPU: elementwise ops, loads/stores (masked), reductions, "
-                    "broadcasts and expand_dims, where/maximum/minimum/exp/log/sqrt.")
+                    "broadcasts and expand_dims, where/maximum/minimum/exp/log/sqrt, tl.dot "
+                    "(fp16/bf16), tl.trans.")
             for value in list(op.results) + list(op.operands):
                 shape = value.type.shape
                 if shape and (len(shape) not in largest or
                               _numel(shape) > _numel(largest[len(shape)])):
                     largest[len(shape)] = shape
+        largest.update(self.dots.operand_shapes())  # with a dot: no copies of its operands
         self.defaults = {rank: choose_blocked_layout(shape, num_warps, vector_widths.get(rank, 1))
                          for rank, shape in largest.items()}
         self.demand: dict[Value, Layout] = {}
@@ -98,7 +108,13 @@ class _Assigner:
         for op in reversed(block.ops):
             for region in op.regions:
                 self.collect_demands(region)
-            if op.name == "tile.expand_dims":
+            if op.name == "tile.for":  # a carried value starts in the layout the body wants
+                for arg, init in zip(op.regions[0].args[1:], op.operands[3:], strict=False):
+                    if arg in self.demand:
+                        self.demand.setdefault(init, self.demand[arg])
+            elif op.name == "tile.dot" and op.attrs.get("has_acc"):
+                self.demand.setdefault(op.operands[2], self.dots.accumulator_layout(op))
+            elif op.name == "tile.expand_dims":
                 result = op.result
                 parent = self.demand.get(result)
                 if not isinstance(parent, BlockedLayout):
@@ -171,6 +187,14 @@ class _Assigner:
                 self.coerce(block, op, 0, source)
             # A full reduction (scalar result) keeps the slice too: it says where the data was.
             op.layout = SliceLayout(op.attrs["axis"], source)
+        elif name == "tile.dot":
+            self.dots.place(self, block, op)
+        elif name == "tile.trans":
+            source = self.layout(op.operands[0])
+            if not isinstance(source, BlockedLayout):
+                source = self.default(op.operands[0])
+                self.coerce(block, op, 0, source)
+            op.layout = transposed(source)
         elif name == "tile.expand_dims":
             axis = op.attrs["axis"]
             source = self.layout(op.operands[0])
@@ -250,9 +274,10 @@ def _numel(shape: tuple[int, ...]) -> int:
     return n
 
 
-def assign_layouts(fn: Function, num_warps: int, vector_widths: dict[int, int]) -> Function:
+def assign_layouts(fn: Function, num_warps: int, vector_widths: dict[int, int],
+                   swizzle_rule: SwizzleRule = swizzle) -> Function:
     """Attach layouts to ``fn`` in place (see the module docstring); returns ``fn``."""
-    assigner = _Assigner(fn, num_warps, vector_widths)
+    assigner = _Assigner(fn, num_warps, vector_widths, swizzle_rule)
     assigner.collect_demands(fn.body)
     assigner.assign(fn.body)
     return fn

@@ -1,16 +1,26 @@
-"""Barrier insertion: make reuse of shared memory between ops safe.
+"""Barrier insertion: make every use of shared memory see the right data.
 
-Input: Tile IR after :mod:`.allocate_shared_memory` (ops with ``smem_offset``/``smem_bytes``).
+Input: Tile IR after :mod:`.allocate_shared_memory` (buffers have ``smem_offset``/``smem_bytes``).
 Output: the same IR with ``gpu.barrier`` ops (``__syncthreads()``) inserted where needed.
 
-Idea: threads of a block run at different speeds. Inside one op the lowering already puts a
-barrier between the writes and the reads of its scratch buffer. Between two ops that use
-overlapping bytes, a fast warp could start writing the second op's data while a slow warp is still
-reading the first op's: a write-after-read hazard. So, walking the ops in order, remember the byte
-ranges touched since the last barrier and insert a barrier before any op whose range overlaps one
-of them. Ops that touch disjoint bytes need none. A loop body that uses shared memory starts
-with a barrier (its first op may overlap the last op of the previous iteration, or of the code
-before the loop), and after the loop every range the body used counts as touched.
+Idea: threads of a block run at different speeds, so an access to shared memory may need to
+wait for the other threads' accesses to the same bytes. Each op that touches shared memory
+*writes* and/or *reads* byte ranges:
+
+==========================  ====================================================
+``gpu.local_alloc``         writes its buffer
+``gpu.local_load``          reads its operand's buffer
+``tile.dot``                reads its operands' buffers (the fragments are loaded there)
+``gpu.convert_layout``,     write and read their scratch buffer (the barrier between the
+``tile.reduce``             two is inside the op)
+==========================  ====================================================
+
+Walking the ops in order and remembering what was accessed since the last barrier, a barrier
+goes before an op when it would read bytes written since (read after write: the data may not be
+there yet) or write bytes accessed since (write after read or write: another thread may still
+need the old data). Reads after reads need none. A loop body that uses shared memory starts with
+a barrier (its first write may meet the previous iteration's last reads), and after the loop
+everything its body accessed counts as accessed.
 """
 
 from __future__ import annotations
@@ -19,37 +29,73 @@ from ...ir.ops import Block, Function, Op, walk_ops
 
 BARRIER = "gpu.barrier"
 
+Span = tuple[int, int]
 
-def _range(op: Op) -> tuple[int, int] | None:
+
+def _span(op: Op) -> Span | None:
     if "smem_bytes" not in op.attrs:
         return None
     start = op.attrs["smem_offset"]
     return start, start + op.attrs["smem_bytes"]
 
 
-def _insert(block: Block, touched: list[tuple[int, int]]) -> None:
+def accesses(op: Op) -> tuple[list[Span], list[Span]]:
+    """(ranges ``op`` reads, ranges it writes) of shared memory."""
+    if op.name == "gpu.local_alloc":
+        return [], [s for s in (_span(op),) if s]
+    if op.name in ("gpu.local_load", "tile.dot"):
+        reads = []
+        for operand in op.operands:
+            source = operand.owner
+            if isinstance(source, Op) and source.name == "gpu.local_load":
+                source = source.operands[0].owner
+            if isinstance(source, Op) and source.name == "gpu.local_alloc" and _span(source):
+                reads.append(_span(source))
+        return reads, []
+    span = _span(op)
+    return ([span], [span]) if span else ([], [])
+
+
+def _overlap(a: Span, b: Span) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def needs_barrier(reads: list[Span], writes: list[Span], read_since: list[Span],
+                  written_since: list[Span]) -> bool:
+    """Would these accesses race with those since the last barrier?"""
+    return (any(_overlap(r, w) for r in reads for w in written_since)
+            or any(_overlap(w, s) for w in writes for s in read_since + written_since))
+
+
+def _insert(block: Block, read_since: list[Span], written_since: list[Span]) -> None:
     for op in list(block.ops):
         if op.name == BARRIER:
-            touched.clear()
+            read_since.clear()
+            written_since.clear()
             continue
         if op.regions:
             for region in op.regions:
-                spans = [s for s in (_range(inner) for inner in walk_ops(region)) if s]
-                if spans:
+                inner = [accesses(o) for o in walk_ops(region)]
+                reads = [s for r, _ in inner for s in r]
+                writes = [s for _, w in inner for s in w]
+                if reads or writes:
                     region.ops.insert(0, Op(BARRIER, [], [], loc=op.loc))
-                    _insert(region, [])
-                    touched.extend(spans)
+                    _insert(region, [], [])
+                    read_since.extend(reads)
+                    written_since.extend(writes)
             continue
-        span = _range(op)
-        if span is not None:
-            if any(span[0] < end and start < span[1] for start, end in touched):
-                barrier = Op(BARRIER, [], [], loc=op.loc)
-                block.ops.insert(block.ops.index(op), barrier)
-                touched.clear()
-            touched.append(span)
+        reads, writes = accesses(op)
+        if not reads and not writes:
+            continue
+        if needs_barrier(reads, writes, read_since, written_since):
+            block.ops.insert(block.ops.index(op), Op(BARRIER, [], [], loc=op.loc))
+            read_since.clear()
+            written_since.clear()
+        read_since.extend(reads)
+        written_since.extend(writes)
 
 
 def insert_barriers(fn: Function) -> Function:
     """Insert ``gpu.barrier`` ops into ``fn`` in place; returns ``fn``."""
-    _insert(fn.body, [])
+    _insert(fn.body, [], [])
     return fn

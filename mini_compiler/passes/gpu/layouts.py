@@ -33,6 +33,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
+from .mma_layouts import (
+    DotOperandLayout,
+    MmaLayout,
+    accumulator_coordinates,
+    accumulator_counts,
+    operand_coordinates,
+)
+
 WARP_SIZE = 32
 
 
@@ -103,7 +111,7 @@ class SliceLayout:
     __repr__ = __str__
 
 
-Layout = BlockedLayout | SliceLayout
+Layout = BlockedLayout | SliceLayout | MmaLayout | DotOperandLayout
 
 
 def _blocked_and_dims(layout: Layout) -> tuple[BlockedLayout, list[int]]:
@@ -119,6 +127,10 @@ def elements_per_thread(layout: Layout, shape: tuple[int, ...]) -> tuple[int, ..
     ``min(size_per_thread, size)`` per repetition (a thread never holds one element twice),
     times the number of repetitions of the layout tile.
     """
+    if isinstance(layout, MmaLayout):
+        return accumulator_counts(layout, shape)
+    if isinstance(layout, DotOperandLayout):
+        return (len(operand_coordinates(layout, shape, 0, 0)),)
     blocked, dims = _blocked_and_dims(layout)
     counts = []
     for size, d in zip(shape, dims, strict=False):
@@ -170,7 +182,12 @@ def thread_base(layout: Layout, shape: tuple[int, ...], lane: int, warp: int) ->
 def element_coordinates(layout: Layout, shape: tuple[int, ...], lane: int,
                         warp: int) -> list[tuple[int, ...]]:
     """The coordinates of the elements thread (``warp``, ``lane``) holds, in register order
-    (row-major over :func:`elements_per_thread`)."""
+    (row-major over :func:`elements_per_thread`; the tensor-core layouts in the order of
+    :mod:`.mma_layouts`)."""
+    if isinstance(layout, MmaLayout):
+        return accumulator_coordinates(layout, shape, lane, warp)
+    if isinstance(layout, DotOperandLayout):
+        return operand_coordinates(layout, shape, lane, warp)
     counts = elements_per_thread(layout, shape)
     base = thread_base(layout, shape, lane, warp)
     coordinates = []

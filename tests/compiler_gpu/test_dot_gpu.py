@@ -1,0 +1,121 @@
+"""Lesson 3's ``matmul_kernel``, unchanged, through the GPU back end without a GPU: tensor-core
+PTX (``mma.sync``, ``ldmatrix``) that ptxas assembles with no spills and no stack, for fp16 and
+bf16, transposed operands, with and without the epilogue; clear errors where the tensor cores
+cannot be used."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import mini_compiler
+import mini_compiler.language as tl
+from mini_compiler.backends.gpu import compile_for_gpu, ptxas_report
+from mini_compiler.errors import CompilationError
+
+from .conftest import needs_ptxas
+
+
+def compile_lesson_matmul(dtype=torch.float16, block=(64, 64, 64), num_warps=4, even_k=True,
+                          activation="leaky_relu", transposed_b=False, **options):
+    from course.kernels.matmul import matmul_kernel
+
+    m, n, k = 256, 256, 256
+    a = torch.empty(m, k, dtype=dtype)
+    b = torch.empty(n, k, dtype=dtype).t() if transposed_b else torch.empty(k, n, dtype=dtype)
+    c = torch.empty(m, n, dtype=dtype)
+    bm, bn, bk = block
+    return compile_for_gpu(matmul_kernel, a, b, c, m, n, k, a.stride(0), a.stride(1),
+                           b.stride(0), b.stride(1), c.stride(0), c.stride(1), BLOCK_M=bm,
+                           BLOCK_N=bn, BLOCK_K=bk, GROUP_SIZE=8, ACTIVATION=activation,
+                           EVEN_K=even_k, num_warps=num_warps, **options)
+
+
+CASES = {
+    "fp16 64x64x64 4 warps": {},
+    "bf16 64x64x64 4 warps": {"dtype": torch.bfloat16},
+    "fp16 ragged K, no epilogue": {"even_k": False, "activation": None},
+    "fp16 transposed B": {"transposed_b": True},
+    "fp16 128x128x64 8 warps": {"block": (128, 128, 64), "num_warps": 8},
+    "bf16 128x128x32 4 warps": {"dtype": torch.bfloat16, "block": (128, 128, 32)},
+}
+
+
+@needs_ptxas
+@pytest.mark.parametrize("case", list(CASES))
+def test_lesson_matmul_assembles_onto_tensor_cores(case):
+    compiled = compile_lesson_matmul(**CASES[case])
+    ptx = compiled.ptx
+    assert "mma.sync.aligned.m16n8k16.row.col.f32" in ptx
+    kind = "bf16" if CASES[case].get("dtype") == torch.bfloat16 else "f16"
+    assert f".f32.{kind}.{kind}.f32" in ptx
+    assert "ldmatrix.sync.aligned.m8n8.x4" in ptx
+    resources = ptxas_report(compiled).kernel()
+    assert resources.spill_store_bytes == 0 and resources.spill_load_bytes == 0, resources
+    assert resources.stack_frame_bytes == 0, resources
+    assert resources.shared_memory_bytes == compiled.shared_bytes > 0
+
+
+def test_operands_pass_through_shared_memory_and_barriers():
+    ir = compile_lesson_matmul().asm["tile.gpu"]
+    assert ir.count("gpu.local_alloc") == 2 and ir.count("gpu.local_load") == 2
+    assert "#dot_op<a" in ir and "#dot_op<b" in ir and "#mma<m16n8k16" in ir
+    loop = ir[ir.index("tile.for"):]
+    # one barrier at the top of the loop body (the last iteration's reads), one between the
+    # writes of both operands and their reads: not one per operand
+    assert loop[:loop.index("tile.dot")].count("gpu.barrier") == 2
+
+
+def test_ldmatrix_transposes_exactly_the_operands_whose_k_is_not_contiguous():
+    plain = compile_lesson_matmul().ptx
+    # A (M x K, K contiguous) without .trans; B (K x N, N contiguous) with it
+    assert "ldmatrix.sync.aligned.m8n8.x4.shared.b16" in plain
+    assert "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16" in plain
+    # tl.trans(b) of a row-major N x K tile: K is contiguous, so B needs no .trans
+    assert ".trans" not in _a_times_b_transposed().ptx
+
+
+def _a_times_b_transposed():
+    @mini_compiler.jit
+    def a_times_b_transposed(a_ptr, b_ptr, c_ptr, BLOCK: tl.constexpr):
+        rows = tl.arange(0, BLOCK)
+        a = tl.load(a_ptr + rows[:, None] * BLOCK + rows[None, :])
+        b = tl.load(b_ptr + rows[:, None] * BLOCK + rows[None, :])
+        c = tl.dot(a, tl.trans(b))
+        tl.store(c_ptr + rows[:, None] * BLOCK + rows[None, :], c)
+
+    x = torch.empty(32, 32, dtype=torch.float16)
+    return compile_for_gpu(a_times_b_transposed, x, x, torch.empty(32, 32), BLOCK=32,
+                           num_warps=2)
+
+
+def test_tl_trans_moves_no_data():
+    compiled = _a_times_b_transposed()
+    ir = compiled.asm["tile.gpu"]
+    trans_line = next(line for line in ir.splitlines() if "tile.trans" in line)
+    assert "order=[0, 1]" in trans_line  # the transposed blocked layout
+    assert ir.count("gpu.convert_layout") == 1  # only the result, on its way to the store
+    assert "mma.sync" in compiled.ptx
+
+
+def _dot_kernel():
+    @mini_compiler.jit
+    def square(a_ptr, BLOCK: tl.constexpr):
+        offsets = tl.arange(0, BLOCK)
+        a = tl.load(a_ptr + offsets[:, None] * BLOCK + offsets[None, :])
+        tl.store(a_ptr + offsets[:, None] * BLOCK + offsets[None, :], tl.dot(a, a))
+    return square
+
+
+def test_fp32_dot_is_a_located_error_that_says_what_to_do():
+    with pytest.raises(CompilationError, match="fp16 or bf16") as error:
+        compile_for_gpu(_dot_kernel(), torch.empty(16, 16), BLOCK=16)
+    assert "tl.dot(a, a)" in str(error.value) and ".to(tl.float16)" in str(error.value)
+
+
+def test_a_dot_too_small_for_the_warps_says_so():
+    with pytest.raises(CompilationError, match="num_warps"):
+        compile_for_gpu(_dot_kernel(), torch.empty(16, 16, dtype=torch.float16), BLOCK=16,
+                        num_warps=4)
+    assert "mma.sync" in compile_for_gpu(_dot_kernel(), torch.empty(16, 16, dtype=torch.float16),
+                                         BLOCK=16, num_warps=1).ptx

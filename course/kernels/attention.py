@@ -36,6 +36,7 @@ import triton
 import triton.language as tl
 
 from ..env import configure
+from ._launch import LaunchCache, aligned
 from ._validate import require_same_tensors
 
 LOG2E = 1.4426950408889634  # log2(e): exp(x) == exp2(x * LOG2E)
@@ -510,6 +511,22 @@ def attention_forward(
     such as ``mini_compiler.jit(attention_fwd_kernel)`` for x86 code on a CPU.
     """
     _validate(q, k, v)
+    return _forward(q, k, v, causal, sm_scale, config, split_diagonal, heavy_first, kernel)
+
+
+def _launch(kernel, grid: tuple[int, int], args: tuple, constants: dict, key: tuple, **options):
+    """``kernel[grid](*args, ...)``; on a GPU through a launcher bound once per key."""
+    if configure().on_gpu:
+        _LAUNCHES.launch((id(kernel), *key), kernel, grid, args, constants, **options)
+    else:
+        kernel[grid](*args, **constants, **options)
+
+
+_LAUNCHES = LaunchCache()
+
+
+def _forward(q, k, v, causal, sm_scale, config, split_diagonal=True, heavy_first=True, kernel=None):
+    """The forward launch, for inputs already checked by :func:`_validate`."""
     batch, heads, n, head_dim = q.shape
     cfg = config or default_fwd_config(head_dim, causal)
     _check_fwd_config(cfg)
@@ -519,12 +536,18 @@ def attention_forward(
     # fp16 exponentials need inline PTX (no interpreter) and feed an fp16 product (no bf16)
     half_exp = cfg.half_exp and q.dtype == torch.float16 and configure().on_gpu
     grid = (triton.cdiv(n, cfg.block_m), batch * heads)
-    (kernel or attention_fwd_kernel)[grid](
-        q, k, v, o, lse, n, _scale(head_dim, sm_scale) * LOG2E,
+    args = (q, k, v, o, lse, n, _scale(head_dim, sm_scale) * LOG2E)
+    constants = dict(
         HEAD_DIM=head_dim, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, CAUSAL=bool(causal),
         EVEN_N=even, SPLIT_DIAGONAL=split_diagonal, HEAVY_FIRST=heavy_first, HALF_EXP=half_exp,
-        num_warps=cfg.num_warps, num_stages=cfg.num_stages,
     )  # fmt: skip
+    options = {"num_warps": cfg.num_warps, "num_stages": cfg.num_stages}
+    if kernel is not None:  # another compiler's build of the same kernel: its own launch path
+        kernel[grid](*args, **constants, **options)
+        return o, lse
+    key = (q.device.index, q.dtype, grid, n, cfg, tuple(constants.values()),
+           aligned(q), aligned(k), aligned(v))  # fmt: skip
+    _launch(attention_fwd_kernel, grid, args, constants, key, **options)
     return o, lse
 
 
@@ -547,23 +570,30 @@ def attention_backward(
     _check_bwd_config(cfg)
     do = do.to(q.dtype).contiguous()
     delta = torch.empty_like(lse)
-    attention_bwd_delta_kernel[(triton.cdiv(n, 64), batch * heads)](
-        o, do, delta, n, HEAD_DIM=head_dim, BLOCK_M=64
-    )
+    grid = (triton.cdiv(n, 64), batch * heads)
+    constants = {"HEAD_DIM": head_dim, "BLOCK_M": 64}
+    key = (q.device.index, q.dtype, grid, n, head_dim, aligned(o), aligned(do))
+    _launch(attention_bwd_delta_kernel, grid, (o, do, delta, n), constants, key)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     qk_scale = sm_scale * LOG2E
+    options = {"num_warps": cfg.num_warps, "num_stages": cfg.num_stages}
+    # every input is contiguous with shape (batch, heads, n, head_dim): n, the grid, the dtype,
+    # the configuration and the pointers' alignment decide the compiled kernels
+    alignment = (aligned(q), aligned(k), aligned(v), aligned(do), aligned(lse))
     even = n % cfg.block_m1 == 0 and n % cfg.block_n1 == 0
-    attention_bwd_dkdv_kernel[(triton.cdiv(n, cfg.block_n1), batch * heads)](
-        q, k, v, do, lse, delta, dk, dv, n, sm_scale, qk_scale,
-        HEAD_DIM=head_dim, BLOCK_M=cfg.block_m1, BLOCK_N=cfg.block_n1, CAUSAL=bool(causal),
-        EVEN_N=even, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
-    )  # fmt: skip
+    grid = (triton.cdiv(n, cfg.block_n1), batch * heads)
+    constants = dict(HEAD_DIM=head_dim, BLOCK_M=cfg.block_m1, BLOCK_N=cfg.block_n1,
+                     CAUSAL=bool(causal), EVEN_N=even)  # fmt: skip
+    args = (q, k, v, do, lse, delta, dk, dv, n, sm_scale, qk_scale)
+    key = (q.device.index, q.dtype, grid, n, cfg, tuple(constants.values()), alignment)
+    _launch(attention_bwd_dkdv_kernel, grid, args, constants, key, **options)
     even = n % cfg.block_m2 == 0 and n % cfg.block_n2 == 0
-    attention_bwd_dq_kernel[(triton.cdiv(n, cfg.block_m2), batch * heads)](
-        q, k, v, do, lse, delta, dq, n, sm_scale, qk_scale,
-        HEAD_DIM=head_dim, BLOCK_M=cfg.block_m2, BLOCK_N=cfg.block_n2, CAUSAL=bool(causal),
-        EVEN_N=even, num_warps=cfg.num_warps, num_stages=cfg.num_stages,
-    )  # fmt: skip
+    grid = (triton.cdiv(n, cfg.block_m2), batch * heads)
+    constants = dict(HEAD_DIM=head_dim, BLOCK_M=cfg.block_m2, BLOCK_N=cfg.block_n2,
+                     CAUSAL=bool(causal), EVEN_N=even)  # fmt: skip
+    args = (q, k, v, do, lse, delta, dq, n, sm_scale, qk_scale)
+    key = (q.device.index, q.dtype, grid, n, cfg, tuple(constants.values()), alignment)
+    _launch(attention_bwd_dq_kernel, grid, args, constants, key, **options)
     return dq, dk, dv
 
 
@@ -572,7 +602,7 @@ class FlashAttention(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, q, k, v, causal: bool, sm_scale: float | None):
-        o, lse = attention_forward(q, k, v, causal=causal, sm_scale=sm_scale)
+        o, lse = _forward(q, k, v, causal, sm_scale, None)  # attention() checked the inputs
         ctx.save_for_backward(q, k, v, o, lse)
         ctx.causal, ctx.sm_scale = causal, sm_scale
         return o
@@ -601,7 +631,9 @@ def attention(
             raise TypeError(f"attention: {name} must be a torch.Tensor, got {type(t).__name__}")
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     _validate(q, k, v)
-    return FlashAttention.apply(q, k, v, bool(causal), sm_scale)
+    if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+        return FlashAttention.apply(q, k, v, bool(causal), sm_scale)
+    return _forward(q, k, v, bool(causal), sm_scale, None)[0]  # no graph to record: skip autograd
 
 
 # --------------------------------------------------------------------------------------------

@@ -23,11 +23,14 @@ Two kernels:
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import triton
 import triton.language as tl
 
 from ..env import configure
+from ._launch import LaunchCache, aligned
 from ._validate import require_tensor
 
 MAX_BLOCK_GPU = 16_384  # longest row (elements) kept in one block on the GPU: 64 KB of fp32
@@ -137,25 +140,40 @@ def softmax(
     if max_block is None:
         max_block = MAX_BLOCK_GPU if configure().on_gpu else MAX_BLOCK_CPU
     n_cols = x.shape[-1]
-    x2 = x.reshape(-1, n_cols)  # a view when the leading dimensions allow it, else a copy
+    x2 = x if x.dim() == 2 else x.reshape(-1, n_cols)  # a view when the dimensions allow it
     if x2.stride(1) != 1:  # the kernels read a row as consecutive elements
         x2 = x2.contiguous()
     n_rows = x2.shape[0]
     out = torch.empty((n_rows, n_cols), dtype=x.dtype, device=x.device)
+    kernel, constants, grid, warps = _plan(n_rows, n_cols, max_block, programs, num_warps)
+    if kernel is softmax_kernel:
+        args = (x2, out, n_rows, n_cols, x2.stride(0), out.stride(0))
+    else:
+        args = (x2, out, n_cols, x2.stride(0), out.stride(0))
+    if configure().on_gpu:  # bound launcher per key (kernels/_launch.py); the key decides it all
+        key = (id(kernel), x.device.index, x.dtype, args[2:], aligned(x2), constants["BLOCK_SIZE"],
+               grid, warps)  # fmt: skip
+        _LAUNCHES.launch(key, kernel, grid, args, constants, num_warps=warps)
+    else:
+        kernel[grid](*args, **constants, num_warps=warps)
+    return out if x.dim() == 2 else out.reshape(x.shape)
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan(n_rows: int, n_cols: int, max_block: int, programs: int | None, num_warps: int | None):
+    """Which kernel, with which block, grid and warps, for this problem (cached: it is asked on
+    every call)."""
     block = block_size_for(n_cols)
     if block <= max_block:
         grid = (n_rows if programs is None else max(1, min(programs, n_rows)),)
-        softmax_kernel[grid](
-            x2, out, n_rows, n_cols, x2.stride(0), out.stride(0),
-            BLOCK_SIZE=block, num_warps=num_warps or num_warps_for(block),
-        )
+        kernel, constants = softmax_kernel, {"BLOCK_SIZE": block}
     else:
-        tile = min(ONLINE_BLOCK, max_block)
-        online_softmax_kernel[(n_rows,)](
-            x2, out, n_cols, x2.stride(0), out.stride(0),
-            BLOCK_SIZE=tile, num_warps=num_warps or num_warps_for(tile),
-        )
-    return out.reshape(x.shape)
+        kernel, constants = online_softmax_kernel, {"BLOCK_SIZE": min(ONLINE_BLOCK, max_block)}
+        grid = (n_rows,)
+    return kernel, constants, grid, num_warps or num_warps_for(constants["BLOCK_SIZE"])
+
+
+_LAUNCHES = LaunchCache()
 
 
 def naive_softmax(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,132 @@
+"""What the "Going further on Hopper" sections of lessons 3 and 4 draw and print.
+
+* :func:`draw_hopper_machinery`: a picture of TMA, shared-memory stages, wgmma by warpgroups, and
+  of the timeline that warp specialisation changes;
+* :func:`recorded` and the ``*_table`` functions: the measurements of
+  ``benchmarks/bench_hopper.py`` as recorded on a GPU, so that a notebook run on a laptop shows the
+  GPU's numbers (and says which GPU, when, with which versions).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .results import RESULTS_DIR
+
+RECORD = RESULTS_DIR / "nvidia-h200" / "hopper.json"
+
+
+def recorded(path: Path = RECORD) -> dict:
+    """The recorded run of benchmarks/bench_hopper.py."""
+    return json.loads(Path(path).read_text())
+
+
+def describe(record: dict) -> str:
+    return (f"{record['device']}, {record['date']}, torch {record['torch']}, "
+            f"triton {record['triton']}")  # fmt: skip
+
+
+def matmul_table(record: dict, include_sweep: bool = False) -> str:
+    """TFLOP/s and ratio to cuBLAS of every matmul kernel, per dtype and size, as a text table."""
+    rows = [r for r in record["rows"] if r.get("part") == "matmul" and "tflops" in r]
+    if not include_sweep:
+        rows = [r for r in rows if not r["kernel"].startswith("sweep")]
+    columns = sorted({(r["dtype"], r["size"]) for r in rows})
+    kernels = list(dict.fromkeys(r["kernel"] for r in rows))
+    cell = {(r["kernel"], r["dtype"], r["size"]): r for r in rows}
+    heads = [f"{d} {s}^3" for d, s in columns]
+    lines = [f"{'kernel':<28}" + "".join(f"{h:>22}" for h in heads)]
+    for kernel in kernels:
+        parts = []
+        for d, s in columns:
+            r = cell.get((kernel, d, s))
+            parts.append(f"{r['tflops']:>8.0f} TF/s {r['vs_cublas']:>5.2f}x" if r else f"{'-':>22}")
+        lines.append(f"{kernel:<28}" + "".join(f"{p:>22}" for p in parts))
+    return "\n".join(lines)
+
+
+def attention_table(record: dict, include_sweep: bool = False) -> str:
+    """Forward TFLOP/s, and ratios to cuDNN and to the lesson's kernel, per case."""
+    rows = [r for r in record["rows"] if r.get("part") == "attention" and "tflops" in r]
+    if not include_sweep:
+        rows = [r for r in rows if not r["kernel"].startswith("sweep")]
+    cases = list(dict.fromkeys((r["head_dim"], r["causal"]) for r in rows))
+    lines = [f"{'case':<18}{'kernel':<28}{'TFLOP/s':>9}{'/ cuDNN':>9}{'/ lesson':>10}"]
+    for d, causal in cases:
+        name = f"d={d} {'causal' if causal else 'full'}"
+        for r in rows:
+            if (r["head_dim"], r["causal"]) == (d, causal):
+                lines.append(f"{name:<18}{r['kernel']:<28}{r['tflops']:>9.0f}"
+                             f"{r['vs_cudnn']:>8.2f}x{r['vs_lesson']:>9.2f}x")  # fmt: skip
+                name = ""
+    return "\n".join(lines)
+
+
+def failures(record: dict) -> list[str]:
+    """The variants that did not compile or gave wrong answers, with what happened."""
+    return [f"{r['part']}: {r['kernel']} ({r.get('dtype') or r.get('head_dim')}): {r['error']}"
+            for r in record["rows"] if "error" in r and "kernel" in r]  # fmt: skip
+
+
+def draw_hopper_machinery():
+    """Two panels: where a tile goes on Hopper, and what warp specialisation does to time."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, Rectangle
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.6),
+                                      gridspec_kw={"width_ratios": [1.1, 1]})  # fmt: skip
+
+    def box(ax, x, y, w, h, text, color, size=9):
+        ax.add_patch(Rectangle((x, y), w, h, facecolor=color, edgecolor="black", linewidth=1))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=size)
+
+    def arrow(ax, start, end, text="", offset=(0, 0.25)):
+        ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=14, lw=1.4))
+        if text:
+            mid = ((start[0] + end[0]) / 2 + offset[0], (start[1] + end[1]) / 2 + offset[1])
+            ax.text(*mid, text, ha="center", va="bottom", fontsize=8)
+
+    ax = left
+    box(ax, 0.0, 3.2, 2.2, 1.6, "global memory\n(HBM)\nA, B as 2-D\ntensors", "#d9e6f2")
+    box(ax, 3.4, 4.4, 2.6, 0.7, "TMA copy engine", "#f7d9a8")
+    ax.text(4.7, 3.95, "one thread: descriptor +\ncoordinates -> whole tile", ha="center",
+            va="center", fontsize=8)
+    for i in range(3):  # the ring of shared-memory stages
+        box(ax, 3.2 + i * 1.0, 1.7, 0.95, 1.2, f"stage {i}\nA, B\ntiles", "#e3f1dc", 8)
+        ax.text(3.67 + i * 1.0, 1.5, "mbarrier", ha="center", va="top", fontsize=7)
+    ax.text(4.7, 3.05, "shared memory (per SM)", ha="center", fontsize=8)
+    arrow(ax, (2.2, 4.2), (3.4, 4.7))
+    arrow(ax, (4.7, 4.4), (4.7, 2.95))
+    box(ax, 7.0, 2.9, 2.6, 1.0, "warpgroup 0\nwarps 0-3 (128 threads)", "#f2d4d4", 8)
+    box(ax, 7.0, 1.6, 2.6, 1.0, "warpgroup 1\nwarps 4-7", "#f2d4d4", 8)
+    arrow(ax, (6.2, 2.3), (7.0, 3.3), "wgmma: operands\nfrom shared memory", offset=(-0.3, 0.35))
+    arrow(ax, (6.2, 2.3), (7.0, 2.1))
+    box(ax, 7.0, 0.1, 2.6, 0.9, "accumulators\nin registers", "#eeeeee", 8)
+    arrow(ax, (8.3, 1.6), (8.3, 1.0))
+    ax.set_xlim(-0.2, 9.8)
+    ax.set_ylim(0, 5.3)
+    ax.axis("off")
+    ax.set_title("Hopper: TMA fills shared memory, warpgroups multiply from it", fontsize=10)
+
+    ax = right
+    steps = 5
+    for row, (label, y) in enumerate((("one kind of warp:\nload, wait, compute", 3.2),
+                                      ("producer warp:\nTMA loads only", 1.7),
+                                      ("consumer warpgroups:\nwgmma only", 0.6))):  # fmt: skip
+        ax.text(-0.2, y + 0.3, label, ha="right", va="center", fontsize=8)
+    for k in range(steps):  # without specialisation: each step waits for its load, then computes
+        box(ax, k * 2.0, 3.2, 0.9, 0.6, f"load {k}", "#f7d9a8", 7)
+        box(ax, k * 2.0 + 0.9, 3.2, 1.1, 0.6, f"mma {k}", "#f2d4d4", 7)
+    for k in range(steps + 2):  # with it: loads run ahead by the number of stages
+        box(ax, k * 0.9, 1.7, 0.9, 0.6, f"load {k}", "#f7d9a8", 7)
+    for k in range(steps + 1):
+        box(ax, 0.9 + k * 1.1, 0.6, 1.1, 0.6, f"mma {k}", "#f2d4d4", 7)
+    ax.annotate("", xy=(10.0, 0.2), xytext=(0, 0.2), arrowprops={"arrowstyle": "->"})
+    ax.text(5.0, 0.0, "time", ha="center", va="top", fontsize=8)
+    ax.set_xlim(-3.2, 10.4)
+    ax.set_ylim(-0.3, 4.3)
+    ax.axis("off")
+    ax.set_title("Warp specialisation: copies and products overlap", fontsize=10)
+    fig.tight_layout()
+    return fig

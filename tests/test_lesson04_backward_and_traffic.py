@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
 import triton
 import triton.language as tl
 
@@ -86,7 +87,9 @@ def test_dq_check_accepts_the_solution(capsys):
         (DELTA_ROW, r"subtract delta\[:, None\] \(a column\), not delta\[None, :\]"),
         (NO_SCALE, r"multiply dq by sm_scale after the loop"),
         (BASE2_SCALE, r"you multiplied by qk_scale = sm_scale \* log2\(e\)"),
-        (FP16_PRODUCT, r"part of the sum went through fp16.*Accumulate in fp32"),
+        # fp32 inputs (CPU): caught by the rounding; fp16 inputs (GPU): by the overflow case
+        (FP16_PRODUCT, r"(went through a lower precision|part of the sum went through fp16)"
+                       r".*Accumulate in fp32"),
         (TRANS_K, r"differ from the reference.*dQ \+= dS K, in that order"),
         (TRANS_DS, r"differ from the reference.*dQ \+= dS K, in that order"),
     ],
@@ -194,3 +197,17 @@ def _measure_with(window, **constexprs):
         return measure_traffic(_window_kernel, grid, *args, **kw, **constexprs)
 
     return measure
+
+
+def test_the_overflow_inputs_tell_an_fp16_sum_from_an_fp32_one():
+    """The check's last case (what catches fp16 partial sums when the inputs are fp16 on a GPU)."""
+    from course.exercises import lesson04_backward as backward
+
+    q, k, v, do = backward._overflow_inputs("cpu")
+    p, lse, delta = backward._saved_state(q, k, v, do)
+    right = backward._launch(_WithBug(RIGHT), q, k, v, do, lse, delta, torch.float32, 16, 16)
+    assert torch.isfinite(right).all() and right.abs().max() > 1e6
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        wrong = backward._launch(_WithBug(FP16_PRODUCT), q, k, v, do, lse, delta,
+                                 torch.float32, 16, 16)  # fmt: skip
+    assert not torch.isfinite(wrong).all()

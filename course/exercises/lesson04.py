@@ -23,6 +23,7 @@ from ..env import configure
 from ..traffic import measure_traffic
 from ..widgets.attention_tiles import FULL, MASKED, tile_kinds
 from . import learner_code, passed
+from .lesson04_backward import check_dq_update  # noqa: F401 - the backward exercise's check
 
 
 def _as_list(value, what: str, exercise: str) -> list[int]:

@@ -10,7 +10,10 @@ profiler. Both need a CUDA GPU and the tool on the ``PATH`` (or in ``/usr/local/
   of a kernel, here lesson 2's softmax (:mod:`course.debugging.profile_softmax`): how close the
   kernel comes to the GPU's memory and compute limits.
 
-Each returns a :class:`ToolRun` whose ``available`` says whether it could run at all and whose
+And :func:`print_locals_at_breakpoint` lets a notebook show what ``breakpoint()`` in an interpreted
+kernel would let you inspect, without waiting at a debugger prompt.
+
+Each tool runner returns a :class:`ToolRun` whose ``available`` says whether it could run at all and whose
 ``relevant`` lines are the ones worth reading; nothing here raises because a tool is missing or
 slow, since a notebook must run on any machine.
 """
@@ -19,8 +22,9 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
+from contextlib import contextmanager
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -145,3 +149,27 @@ def metric(run: ToolRun, name: str) -> tuple[float, str] | None:
                 except ValueError:
                     continue
     return None
+
+
+@contextmanager
+def print_locals_at_breakpoint(*names: str):
+    """Inside the block, ``breakpoint()`` prints the caller's line and the local variables
+    ``names`` (a tile as its values) and goes on, instead of opening ``pdb``. Made for notebooks
+    that run from start to end; to debug, call ``breakpoint()`` with the hook left alone."""
+
+    def show(*_args, **_kwargs) -> None:
+        frame = sys._getframe(1)
+        values = []
+        for name in names:
+            if name in frame.f_locals:
+                value = frame.f_locals[name]
+                data = getattr(getattr(value, "handle", None), "data", value)  # interpreter tile
+                values.append(f"{name} = {data}")
+        print(f"stopped at line {frame.f_lineno} of {frame.f_code.co_name}: " + ", ".join(values))
+
+    saved = sys.breakpointhook
+    sys.breakpointhook = show
+    try:
+        yield
+    finally:
+        sys.breakpointhook = saved

@@ -103,8 +103,8 @@ def simulate_dot(a, b, layout: MmaLayout, a_order, b_order, rule=swizzle):
     return c
 
 
-@pytest.mark.parametrize("m,n,k,num_warps", [(16, 16, 16, 1), (64, 64, 32, 4), (32, 64, 32, 2), (64, 16, 64, 4),
-                                             (128, 64, 16, 8)])
+@pytest.mark.parametrize("m,n,k,num_warps", [(16, 16, 16, 1), (64, 64, 32, 4), (32, 64, 32, 2),
+                                             (64, 16, 64, 4), (128, 64, 16, 8)])
 @pytest.mark.parametrize("a_order,b_order", [((1, 0), (1, 0)), ((0, 1), (0, 1))])
 @pytest.mark.parametrize("rule", [swizzle, no_swizzle])
 def test_fragments_multiply(m, n, k, num_warps, a_order, b_order, rule):

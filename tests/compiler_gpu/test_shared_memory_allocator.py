@@ -7,7 +7,6 @@ import itertools
 import random
 
 import pytest
-import torch
 
 from mini_compiler.ir.ops import walk_ops
 from mini_compiler.passes.gpu.allocate_shared_memory import LiveBuffer, place_buffers

@@ -25,6 +25,11 @@ class IRInt:
         self.builder = builder
         self.value = value
 
+    def __bool__(self):
+        raise TypeError("a value known only when the kernel runs has no truth value at compile "
+                        "time: write the rule with arithmetic and bit operators, not `if`, "
+                        "`and`/`or`, min() or max()")
+
     def _other(self, other) -> ir.Value:
         return other.value if isinstance(other, IRInt) else ir.Constant(I32, int(other))
 

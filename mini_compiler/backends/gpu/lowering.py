@@ -30,7 +30,6 @@ from llvmlite import ir
 from ...errors import CompilationError
 from ...ir.ops import Function, Op, Value, load_parts, store_parts
 from ...ir.types import ScalarType
-from ...passes.gpu.mma_layouts import DotOperandLayout, MmaLayout
 from ...passes.gpu.layouts import (
     Layout,
     SliceLayout,
@@ -40,6 +39,7 @@ from ...passes.gpu.layouts import (
     register_offset,
     warp_stride,
 )
+from ...passes.gpu.mma_layouts import DotOperandLayout, MmaLayout
 from .. import llvm_core
 from . import nvvm
 from .dot import DotLowering

@@ -56,6 +56,12 @@ def _prepare_sources() -> None:
     compiler_map = ROOT / "mini_compiler" / "README.md"
     if compiler_map.exists():
         shutil.copy2(compiler_map, lessons / "mini_compiler.md")
+    ir_reference = ROOT / "mini_compiler" / "IR_REFERENCE.md"
+    if ir_reference.exists():  # linked from the lessons, not listed in the table of contents
+        text = "---\norphan: true\n---\n\n" + ir_reference.read_text()
+        target = lessons / "ir_reference.md"
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
     write_course_map(notebooks, HERE / "generated" / "course_map_outline.md")
     write_results_page(ROOT / "benchmarks" / "results", HERE / "generated" / "results_tables.md")
 

@@ -11,6 +11,9 @@ web page. Each has its own small function here, and :func:`prepare_notebook` app
 * :func:`merge_streams`: a loop that prints one line per step saves one output per ``print``;
   shown one box each, a table becomes a stack of grey boxes. Consecutive outputs of a stream are
   joined (warnings on stderr are dropped, as the book never shows them).
+* :func:`link_repository_files`: a lesson links a file of the repository by its path from the
+  notebook's folder (``../mini_compiler/IR_REFERENCE.md``), which the book serves as a page of
+  its own (:data:`REPOSITORY_PAGES`, copied by ``conf.py``); the link is pointed at that page.
 * :func:`static_widget_outputs`: an ipywidgets view redraws through Python callbacks, which a
   static page cannot run. Its output becomes the view's static HTML rendering
   (:mod:`course.widgets.static`), with a line saying it is interactive in JupyterLab; the
@@ -55,6 +58,20 @@ def separate_display_math(markdown: str) -> str:
             blank_needed = True
         out.append(line)
     return "\n".join(out)
+
+
+# Repository files the book serves as pages: the path a notebook links -> the page in lessons/.
+REPOSITORY_PAGES = {
+    "../mini_compiler/README.md": "mini_compiler.md",
+    "../mini_compiler/IR_REFERENCE.md": "ir_reference.md",
+}
+
+
+def link_repository_files(markdown: str) -> str:
+    """Point Markdown links to repository files at the book's copies of them."""
+    for path, page in REPOSITORY_PAGES.items():
+        markdown = markdown.replace(f"]({path})", f"]({page})")
+    return markdown
 
 
 def strip_solution_markers(code: str) -> str:
@@ -119,7 +136,7 @@ def prepare_notebook(notebook, name: str = "notebook"):
     notebook.metadata.pop("widgets", None)  # the saved widget state: its manager needs a CDN
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "markdown":
-            cell.source = separate_display_math(cell.source)
+            cell.source = link_repository_files(separate_display_math(cell.source))
         elif cell.cell_type == "code":
             cell.source = strip_solution_markers(cell.source)
             try:

@@ -45,6 +45,7 @@ def matmul_steps():
     base = replace(GPU_CONFIG, epilogue_subtile=False, warp_specialize=False)
     return [
         ("persistent", replace(base, tma=False)),
+        ("persistent, not flattened", replace(base, tma=False, flatten=False)),
         ("persistent + TMA", base),
         ("+ epilogue subtile", replace(base, epilogue_subtile=True)),
         ("+ warp specialise", replace(base, epilogue_subtile=True, warp_specialize=True)),

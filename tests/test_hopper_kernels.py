@@ -31,10 +31,11 @@ if ENV.on_gpu:
 
 
 def steps(m: int, n: int) -> dict[str, HopperConfig]:
-    """The lesson's steps on this device: persistent, + TMA, + epilogue subtile."""
+    """The lesson's steps on this device: persistent (two ways), + TMA, + epilogue subtile."""
     base = replace(default_config(m, n), epilogue_subtile=False, warp_specialize=False)
     return {
         "persistent": replace(base, tma=False),
+        "persistent, not flattened": replace(base, tma=False, flatten=False),
         "tma": base,
         "tma + subtile": replace(base, epilogue_subtile=True),
     }
@@ -45,7 +46,7 @@ def check(actual, expected, dtype, k):
     course.check_close(actual, expected, name="matmul_hopper", rtol=rtol, atol=atol, quiet=True)
 
 
-@pytest.mark.parametrize("step", ["persistent", "tma", "tma + subtile"])
+@pytest.mark.parametrize("step", ["persistent", "persistent, not flattened", "tma", "tma + subtile"])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m, n, k", SHAPES)
 def test_matmul_matches_float64_on_ragged_shapes(m, n, k, dtype, step):

@@ -135,6 +135,8 @@ def test_cached_softmax_and_attention_are_right_with_new_data():
     for _ in range(3):
         x = torch.randn(37, 300, device=DEVICE)
         torch.testing.assert_close(sm.softmax(x), torch.softmax(x, -1))
+        odd = torch.randn(37 * 300 + 1, device=DEVICE)[1:].view(37, 300)  # not 16-byte aligned
+        torch.testing.assert_close(sm.softmax(odd), torch.softmax(odd, -1))
         q, k, v = (torch.randn(1, 2, 100, 64, device=DEVICE, dtype=torch.float16)
                    for _ in range(3))  # fmt: skip
         expected = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)

@@ -59,14 +59,14 @@ def matmul_persistent_kernel(
     stride_am, stride_ak, stride_bk, stride_bn, stride_cm, stride_cn,
     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
     GROUP_SIZE: tl.constexpr, NUM_PROGRAMS: tl.constexpr, ACTIVATION: tl.constexpr,
-    EVEN_K: tl.constexpr,
+    EVEN_K: tl.constexpr, FLATTEN: tl.constexpr,
 ):
     """Step 1: ``NUM_PROGRAMS`` programs loop over all output tiles; loads through pointers.
     ``EVEN_K`` drops the K masks as in the lesson: a mask that varies along K would also stop the
     compiler from loading several consecutive elements at once."""
     num_pid_m, num_pid_n = tl.cdiv(M, BLOCK_M), tl.cdiv(N, BLOCK_N)
     k_tiles = tl.cdiv(K, BLOCK_K)
-    for tile in tl.range(tl.program_id(0), num_pid_m * num_pid_n, NUM_PROGRAMS, flatten=True):
+    for tile in tl.range(tl.program_id(0), num_pid_m * num_pid_n, NUM_PROGRAMS, flatten=FLATTEN):
         pid_m, pid_n = grouped_tile(tile, num_pid_m, num_pid_n, GROUP_SIZE)
         rows = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M)) % M
         cols = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N)) % N
@@ -141,6 +141,7 @@ class HopperConfig:
     tma: bool = True  # False: step 1, the persistent kernel with pointer loads
     epilogue_subtile: bool = False
     warp_specialize: bool = False
+    flatten: bool = True  # one software pipeline across tile boundaries (off with warp_specialize)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -230,7 +231,8 @@ def matmul_hopper(
         c = torch.empty((M, N), device=a.device, dtype=a.dtype)
         matmul_persistent_kernel[(programs,)](
             a, b, c, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
-            c.stride(0), c.stride(1), **common, EVEN_K=K % cfg.block_k == 0, **options,
+            c.stride(0), c.stride(1), **common, EVEN_K=K % cfg.block_k == 0,
+            FLATTEN=cfg.flatten, **options,
         )  # fmt: skip
         return c
     return _matmul_tma(a, b, cfg, common, options, programs)
@@ -257,6 +259,6 @@ def _matmul_tma(a, b, cfg: HopperConfig, common: dict, options: dict, programs: 
     matmul_tma_kernel[(programs,)](
         a_desc, b_desc, c_desc, M, N, K, **common, B_TRANSPOSED=b_transposed,
         EPILOGUE_SUBTILE=cfg.epilogue_subtile, WARP_SPECIALIZE=cfg.warp_specialize,
-        FLATTEN=not cfg.warp_specialize, **options,
+        FLATTEN=cfg.flatten and not cfg.warp_specialize, **options,
     )  # fmt: skip
     return c if n_padded == N else c[:, :N]

@@ -137,6 +137,16 @@ def softmax(
     ``x``'s dtype.
     """
     _check_input(x)
+    fast = x.dim() == 2 and x.stride(1) == 1 and configure().on_gpu
+    if fast:  # the common case, repeated: one lookup decides everything (see kernels/_launch.py)
+        plan_key = (x.shape, x.stride(0), x.dtype, x.device.index, aligned(x), max_block,
+                    programs, num_warps)  # fmt: skip
+        plan = _PLANS.get(plan_key)
+        if plan is not None:
+            launch, sizes = plan
+            out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+            launch(x, out, *sizes)
+            return out
     if max_block is None:
         max_block = MAX_BLOCK_GPU if configure().on_gpu else MAX_BLOCK_CPU
     n_cols = x.shape[-1]
@@ -154,6 +164,8 @@ def softmax(
         key = (id(kernel), x.device.index, x.dtype, args[2:], aligned(x2), constants["BLOCK_SIZE"],
                grid, warps)  # fmt: skip
         _LAUNCHES.launch(key, kernel, grid, args, constants, num_warps=warps)
+        if fast and len(_PLANS) < 1024 and _LAUNCHES.get(key) is not None:
+            _PLANS[plan_key] = (_LAUNCHES.get(key), args[2:])
     else:
         kernel[grid](*args, **constants, num_warps=warps)
     return out if x.dim() == 2 else out.reshape(x.shape)
@@ -174,6 +186,7 @@ def _plan(n_rows: int, n_cols: int, max_block: int, programs: int | None, num_wa
 
 
 _LAUNCHES = LaunchCache()
+_PLANS: dict = {}  # (shape, strides, dtype, device, alignment, options) -> (launcher, int args)
 
 
 def naive_softmax(x: torch.Tensor) -> torch.Tensor:

@@ -211,3 +211,18 @@ def test_the_overflow_inputs_tell_an_fp16_sum_from_an_fp32_one():
         wrong = backward._launch(_WithBug(FP16_PRODUCT), q, k, v, do, lse, delta,
                                  torch.float32, 16, 16)  # fmt: skip
     assert not torch.isfinite(wrong).all()
+
+
+def test_dq_check_with_fp16_inputs_as_on_a_gpu(monkeypatch):
+    """On a GPU the check feeds fp16: the solution passes, each mistake is still named."""
+    from course.env import Environment
+    from course.exercises import lesson04_backward as backward
+
+    gpu_like = Environment("cpu", "CPU, fp16 inputs as on a GPU", "test")
+    monkeypatch.setattr(backward, "configure", lambda: gpu_like)
+    monkeypatch.setattr(Environment, "on_gpu", property(lambda self: True))
+    backward.check_dq_update(_WithBug(RIGHT))
+    for bug, message in ((NO_DELTA, "you left out delta"), (NO_SCALE, "multiply dq by sm_scale"),
+                         (FP16_PRODUCT, "part of the sum went through fp16")):
+        with pytest.raises(WrongAnswer, match=message):
+            backward.check_dq_update(_WithBug(bug))

@@ -99,8 +99,12 @@ def _diagnose(name: str, dq: torch.Tensor, formulas: dict, where: str) -> None:
             break
         if (dq.double() - formulas[mistake]).abs().max() <= tol:
             raise WrongAnswer(f"{name}: dQ is wrong ({where}): {hint}")
+    # fp16 inputs (a GPU): P and dS are rounded to fp16 for the products, as in the lesson's
+    # kernel; 1% of the largest value is far below any of the mistakes above
+    largest = right.abs().max().item()
+    tol = {"rtol": 1e-2, "atol": 1e-2 * largest} if dq.dtype == torch.float16 else {}
     try:
-        check_close(dq, right, name=f"{name}: dQ ({where})", quiet=True)
+        check_close(dq, right, name=f"{name}: dQ ({where})", quiet=True, **tol)
     except WrongAnswer as error:
         if near_right and torch.isfinite(dq).all():
             raise WrongAnswer(

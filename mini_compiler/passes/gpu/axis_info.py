@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ...ir.ops import Function, Op, Value, walk_ops
+from ...ir.ops import Function, Op, Value
 
 MAX_DIVISIBILITY = 1 << 30  # what we say about 0, which every power of two divides
 
@@ -128,6 +128,25 @@ def _multiply(a: AxisInfo, b: AxisInfo) -> AxisInfo:
                     tuple(min(x, y) for x, y in zip(a.constancy, b.constancy, strict=False)))
 
 
+def _modulo(a: AxisInfo, n: AxisInfo, shape: tuple[int, ...]) -> AxisInfo:
+    """``a % n`` with ``n`` the same across the tile (offsets wrapped around, as lesson 3's
+    ``(pid_n * BLOCK_N + tl.arange(0, BLOCK_N)) % N``): a run of ``a`` cut into aligned pieces
+    of ``L`` = the largest power of two dividing ``n`` (and no longer than the run) contains no
+    multiple of ``n`` past its start, so each piece stays a run. As Triton, this assumes the
+    values are not negative (C's ``%`` of a negative value keeps its sign)."""
+    if a.rank == 0:
+        return _scalar(min(a.scalar_divisibility, n.element_divisibility()))
+    div_n = n.element_divisibility()
+    contiguity, divisibility = [], []
+    for d in range(a.rank):
+        uniform = n.rank == 0 or n.constancy[d] >= shape[d]
+        piece = min(a.contiguity[d], div_n, a.divisibility[d]) if uniform else 1
+        contiguity.append(piece)
+        every = a.divisibility[d] if a.contiguity[d] == 1 else 1  # divides every value
+        divisibility.append(piece if piece > 1 else min(every, div_n))
+    return AxisInfo(tuple(contiguity), tuple(divisibility), a.constancy)
+
+
 def _compare(a: AxisInfo, b: AxisInfo, ordered: bool) -> AxisInfo:
     """Comparisons are constant where both sides are, and (for <, <=, >, >=) over aligned
     windows of a run compared with a constant multiple of the window size."""
@@ -214,6 +233,8 @@ class _Analysis:
             info = _add_like(operands[0], operands[1], subtract=True)
         elif name == "tile.mul":
             info = RULES["tile.mul"](operands[0], operands[1])
+        elif name == "tile.mod" and result.type.element.is_int:
+            info = _modulo(operands[0], operands[1], shape)
         elif name == "tile.addptr":
             element_bytes = op.operands[0].type.element.pointee.size_bytes
             info = _addptr(operands[0], operands[1], element_bytes)
@@ -228,9 +249,62 @@ class _Analysis:
         self.info[result] = info
 
 
+def meet(a: AxisInfo, b: AxisInfo) -> AxisInfo:
+    """What holds of a value that is sometimes ``a``'s and sometimes ``b``'s (a loop-carried
+    value: its initial value, or what the previous iteration yielded)."""
+    if a.rank == 0 or a.rank != b.rank:
+        return _scalar(min(a.element_divisibility(), b.element_divisibility()))
+    contiguity, divisibility = [], []
+    for d in range(a.rank):
+        contiguity.append(min(a.contiguity[d], b.contiguity[d]))
+        # run starts are known to be aligned only where both sides have the same runs
+        same_runs = a.contiguity[d] == b.contiguity[d]
+        divisibility.append(min(a.divisibility[d], b.divisibility[d]) if same_runs else 1)
+    constancy = tuple(min(x, y) for x, y in zip(a.constancy, b.constancy, strict=True))
+    return AxisInfo(tuple(contiguity), tuple(divisibility), constancy)
+
+
+MAX_LOOP_VISITS = 8
+
+
+def _visit_block(analysis: _Analysis, block) -> None:
+    for op in block.ops:
+        if op.name == "tile.for":
+            _visit_for(analysis, op)
+            continue
+        analysis.visit(op)
+        for region in op.regions:
+            _visit_block(analysis, region)
+
+
+def _visit_for(analysis: _Analysis, op: Op) -> None:
+    """A loop-carried value is known by what holds of its initial value *and* of every value
+    the body yields: start from the initial value's facts, analyse the body, weaken them by
+    what the body yields, and repeat until nothing changes (facts only weaken, so this ends)."""
+    body = op.regions[0]
+    inits = [analysis.of(v) for v in op.operands[3:]]
+    carried = list(inits)
+    for _ in range(MAX_LOOP_VISITS):
+        for arg, info in zip(body.args[1:], carried, strict=False):
+            analysis.info[arg] = info
+        _visit_block(analysis, body)
+        yielded = [analysis.of(v) for v in body.ops[-1].operands]
+        weakened = [meet(c, y) for c, y in zip(carried, yielded, strict=True)]
+        if weakened == carried:
+            break
+        carried = weakened
+    else:  # pragma: no cover - the lattice is shallow; give up safely if it ever is not
+        carried = [unknown(v.type.shape) if v.type.shape else _scalar(1)
+                   for v in op.operands[3:]]
+        for arg, info in zip(body.args[1:], carried, strict=False):
+            analysis.info[arg] = info
+        _visit_block(analysis, body)
+    for result, info in zip(op.results, carried, strict=False):
+        analysis.info[result] = info
+
+
 def analyse_axis_info(fn: Function) -> dict[Value, AxisInfo]:
     """The :class:`AxisInfo` of every value of ``fn`` (missing entries: nothing known)."""
     analysis = _Analysis(fn)
-    for op in walk_ops(fn.body):
-        analysis.visit(op)
+    _visit_block(analysis, fn.body)
     return analysis.info

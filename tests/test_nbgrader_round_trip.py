@@ -81,14 +81,14 @@ def test_a_partly_solved_submission_is_autograded_to_the_right_score(course):
     solution = nbformat.read(ROOT / "solutions" / f"{LESSON}.ipynb", as_version=4)
     answers = [c.source for c in solution.cells if "exercise" in c.metadata.get("tags", [])]
     exercises = _exercises(released)
-    assert len(exercises) == len(answers) == 5, "lesson 1's exercises changed: update this test"
+    assert len(exercises) == len(answers) == 6, "lesson 1's exercises changed: update this test"
     exercises[0].source = _answer(answers[0])  # axpy: right
     exercises[2].source = (  # grid size: the classic off-by-one, a partial block gets no program
         "def grid_size(n_elements: int, block_size: int) -> int:\n"
         "    return n_elements // block_size\n"
     )
     exercises[3].source = _answer(answers[3])  # constant folding of //: right
-    # exercises 2 (reverse) and 5 (lowering abs) are left unsolved
+    # exercises 2 (reverse), 5 (lowering abs) and 6 (a simplification pass) are left unsolved
     submitted = course / "submitted" / "alice" / ASSIGNMENT
     submitted.mkdir(parents=True)
     nbformat.write(released, submitted / f"{LESSON}.ipynb")
@@ -104,6 +104,7 @@ def test_a_partly_solved_submission_is_autograded_to_the_right_score(course):
         f"{LESSON}-check-3": (0.0, 1.0),
         f"{LESSON}-check-4": (1.0, 1.0),
         f"{LESSON}-check-5": (0.0, 1.0),
+        f"{LESSON}-check-6": (0.0, 1.0),
     }
     graded = nbformat.read(course / "autograded" / "alice" / ASSIGNMENT / f"{LESSON}.ipynb", 4)
     errors = {
@@ -117,4 +118,5 @@ def test_a_partly_solved_submission_is_autograded_to_the_right_score(course):
         f"{LESSON}-check-2": "NotSolvedYet",
         f"{LESSON}-check-3": "WrongAnswer",
         f"{LESSON}-check-5": "NotSolvedYet",
+        f"{LESSON}-check-6": "NotSolvedYet",
     }

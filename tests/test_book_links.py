@@ -11,7 +11,8 @@ from prepare.lessons import link_repository_files  # noqa: E402
 
 
 def test_repository_links_become_book_pages():
-    text = "the [IR reference](../mini_compiler/IR_REFERENCE.md) and `../mini_compiler/IR_REFERENCE.md`"
+    text = ("the [IR reference](../mini_compiler/IR_REFERENCE.md) and "
+            "`../mini_compiler/IR_REFERENCE.md`")
     assert link_repository_files(text) == (
         "the [IR reference](ir_reference.md) and `../mini_compiler/IR_REFERENCE.md`")
 

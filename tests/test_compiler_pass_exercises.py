@@ -1,5 +1,6 @@
-"""The write-a-pass exercise (chapter 1) and the axis-info transfer function (chapter 2): the checks
-accept the solutions and reject each kind of wrong answer a learner would write, saying what to fix."""
+"""The write-a-pass exercise (chapter 1) and the axis-info transfer function (chapter 2): the
+checks accept the solutions and reject each kind of wrong answer a learner would write, saying
+what to fix."""
 
 import pytest
 
@@ -106,7 +107,8 @@ def test_dropping_an_op_without_rewiring_its_users_is_explained():
 
 
 def test_replacing_x_times_zero_by_x_changes_the_results():
-    with pytest.raises(WrongAnswer, match="(different results before and after|reaches outside its tensors).*not by x"):
+    changed = "(different results before and after|reaches outside its tensors).*not by x"
+    with pytest.raises(WrongAnswer, match=changed):
         check_simplify_algebra(make_pass(by_x=True))
 
 
@@ -162,7 +164,8 @@ def test_the_divisibility_of_a_runs_first_value_is_not_every_values():
 
 
 def test_constancy_of_either_factor_is_unsound():
-    with pytest.raises(WrongAnswer, match=r"constancy\[0\] = 16 is false.*constant only where both"):
+    unsound = r"constancy\[0\] = 16 is false.*constant only where both"
+    with pytest.raises(WrongAnswer, match=unsound):
         lesson02_compiler.check_multiply_info(lambda a, b: multiply_info(a, b, constancy=min))
 
 

@@ -13,18 +13,18 @@ profiler. Both need a CUDA GPU and the tool on the ``PATH`` (or in ``/usr/local/
 And :func:`print_locals_at_breakpoint` lets a notebook show what ``breakpoint()`` in an interpreted
 kernel would let you inspect, without waiting at a debugger prompt.
 
-Each tool runner returns a :class:`ToolRun` whose ``available`` says whether it could run at all and whose
-``relevant`` lines are the ones worth reading; nothing here raises because a tool is missing or
-slow, since a notebook must run on any machine.
+Each tool runner returns a :class:`ToolRun` whose ``available`` says whether it could run at
+all and whose ``relevant`` lines are the ones worth reading; nothing here raises because a tool
+is missing or slow, since a notebook must run on any machine.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from contextlib import contextmanager
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 

@@ -14,7 +14,12 @@ import triton
 import triton.language as tl
 
 from course.check import NotSolvedYet, WrongAnswer, empty_poisoned
+from course.env import configure
 from course.exercises import lesson04
+
+# tests that launch Triton on CPU tensors, to show what the check sees with fp16 on a GPU
+cpu_only = pytest.mark.skipif(configure().on_gpu, reason="Triton runs CPU tensors only in its "
+                              "interpreter; on a GPU the other tests run the check in fp16")
 
 RIGHT, NO_DELTA, DELTA_ROW, NO_SCALE, BASE2_SCALE, FP16_PRODUCT, TRANS_K, TRANS_DS, STUB = range(9)
 
@@ -199,6 +204,7 @@ def _measure_with(window, **constexprs):
     return measure
 
 
+@cpu_only
 def test_the_overflow_inputs_tell_an_fp16_sum_from_an_fp32_one():
     """The check's last case (what catches fp16 partial sums when the inputs are fp16 on a GPU)."""
     from course.exercises import lesson04_backward as backward
@@ -213,6 +219,7 @@ def test_the_overflow_inputs_tell_an_fp16_sum_from_an_fp32_one():
     assert not torch.isfinite(wrong).all()
 
 
+@cpu_only
 def test_dq_check_with_fp16_inputs_as_on_a_gpu(monkeypatch):
     """On a GPU the check feeds fp16: the solution passes, each mistake is still named."""
     from course.env import Environment

@@ -49,7 +49,8 @@ def matmul_steps():
         ("persistent + TMA", base),
         ("+ epilogue subtile", replace(base, epilogue_subtile=True)),
         ("+ warp specialise", replace(base, epilogue_subtile=True, warp_specialize=True)),
-    ] + ([] if GPU_CONFIG in (base, replace(base, epilogue_subtile=True)) else [("chosen", GPU_CONFIG)])
+    ] + ([] if GPU_CONFIG in (base, replace(base, epilogue_subtile=True))
+         else [("chosen", GPU_CONFIG)])
 
 
 def matmul_sweep():

@@ -1,4 +1,4 @@
-"""Host time per call of the lesson wrappers against torch, on problems too small to keep a GPU busy.
+"""Host time per call of the lesson wrappers against torch, on problems too small for a GPU.
 
 Run from the repository root:  PYTHONPATH=. python3 benchmarks/bench_host_time.py [--out DIR]
 
@@ -153,8 +153,8 @@ def main() -> None:
     from course.results import record
 
     rows = []
-    print(f"| op | size | course wrapper µs | Triton launch path µs | autotuner path µs | torch µs "
-          f"| wrapper / torch | target |")  # fmt: skip
+    print("| op | size | course wrapper µs | Triton launch path µs | autotuner path µs | torch µs "
+          "| wrapper / torch | target |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, size, ours, triton_path, torch_op, autotuner in cases():
         row = {"op": name, "size": size, "calls": CALLS, "repeats": REPEATS,

@@ -32,7 +32,7 @@ def matmul_table(record: dict, include_sweep: bool = False) -> str:
     rows = [r for r in record["rows"] if r.get("part") == "matmul" and "tflops" in r]
     if not include_sweep:
         rows = [r for r in rows if not r["kernel"].startswith("sweep")]
-    columns = sorted({(r["dtype"], r["size"]) for r in rows})
+    columns = sorted({(r["dtype"], r["size"]) for r in rows}, key=lambda c: (c[0] != "float16", c))
     kernels = list(dict.fromkeys(r["kernel"] for r in rows))
     cell = {(r["kernel"], r["dtype"], r["size"]): r for r in rows}
     heads = [f"{d} {s}^3" for d, s in columns]
@@ -41,7 +41,8 @@ def matmul_table(record: dict, include_sweep: bool = False) -> str:
         parts = []
         for d, s in columns:
             r = cell.get((kernel, d, s))
-            parts.append(f"{r['tflops']:>8.0f} TF/s {r['vs_cublas']:>5.2f}x" if r else f"{'-':>22}")
+            text = f"{r['tflops']:>8.0f} TF/s {r['vs_cublas']:>5.2f}x" if r else f"{'-':>22}"
+            parts.append(text)
         lines.append(f"{kernel:<28}" + "".join(f"{p:>22}" for p in parts))
     return "\n".join(lines)
 
@@ -60,6 +61,25 @@ def attention_table(record: dict, include_sweep: bool = False) -> str:
                 lines.append(f"{name:<18}{r['kernel']:<28}{r['tflops']:>9.0f}"
                              f"{r['vs_cudnn']:>8.2f}x{r['vs_lesson']:>9.2f}x")  # fmt: skip
                 name = ""
+    return "\n".join(lines)
+
+
+def host_time_table(path: Path = RECORD.parent / "host_time.json") -> str:
+    """CPU microseconds per call of each wrapper against torch (benchmarks/bench_host_time.py)."""
+    record = recorded(path)
+    lines = [f"{'op':<11}{'size':<22}{'wrapper':>9}{'Triton path':>13}{'autotuner':>11}"
+             f"{'torch':>8}{'wrapper/torch':>15}"]
+    for r in record["rows"]:
+        if "wrapper_us" in r:
+            auto = f"{r['autotuner_us']:>9.1f}us" if r.get("autotuner_us") else f"{'-':>11}"
+            lines.append(f"{r['op']:<11}{r['size']:<22}{r['wrapper_us']:>7.1f}us"
+                         f"{r['triton_launch_us']:>11.1f}us{auto}{r['torch_us']:>6.1f}us"
+                         f"{r['wrapper_over_torch']:>14.2f}x")  # fmt: skip
+    for r in record["rows"]:
+        if r.get("part") == "breakdown":
+            lines.append(f"  {r['op']}: checks {r['checks_us']:.1f} us, output allocation "
+                         f"{r['allocation_us']:.1f} us, "
+                         f"bound launcher {r['bound_launcher_us']:.1f} us")
     return "\n".join(lines)
 
 
@@ -90,30 +110,33 @@ def draw_hopper_machinery():
     ax = left
     box(ax, 0.0, 3.2, 2.2, 1.6, "global memory\n(HBM)\nA, B as 2-D\ntensors", "#d9e6f2")
     box(ax, 3.4, 4.4, 2.6, 0.7, "TMA copy engine", "#f7d9a8")
-    ax.text(4.7, 3.95, "one thread: descriptor +\ncoordinates -> whole tile", ha="center",
+    ax.text(4.85, 3.6, "one thread:\ndescriptor + coordinates\n-> the whole tile", ha="left",
             va="center", fontsize=8)
     for i in range(3):  # the ring of shared-memory stages
         box(ax, 3.2 + i * 1.0, 1.7, 0.95, 1.2, f"stage {i}\nA, B\ntiles", "#e3f1dc", 8)
         ax.text(3.67 + i * 1.0, 1.5, "mbarrier", ha="center", va="top", fontsize=7)
-    ax.text(4.7, 3.05, "shared memory (per SM)", ha="center", fontsize=8)
+    ax.text(4.7, 1.05, "shared memory (per SM):\na ring of stages", ha="center", va="top",
+            fontsize=8)
     arrow(ax, (2.2, 4.2), (3.4, 4.7))
     arrow(ax, (4.7, 4.4), (4.7, 2.95))
     box(ax, 7.0, 2.9, 2.6, 1.0, "warpgroup 0\nwarps 0-3 (128 threads)", "#f2d4d4", 8)
     box(ax, 7.0, 1.6, 2.6, 1.0, "warpgroup 1\nwarps 4-7", "#f2d4d4", 8)
-    arrow(ax, (6.2, 2.3), (7.0, 3.3), "wgmma: operands\nfrom shared memory", offset=(-0.3, 0.35))
+    arrow(ax, (6.2, 2.3), (7.0, 3.3))
+    ax.text(8.3, 4.05, "wgmma: operands\nfrom shared memory", ha="center", va="bottom", fontsize=8)
     arrow(ax, (6.2, 2.3), (7.0, 2.1))
     box(ax, 7.0, 0.1, 2.6, 0.9, "accumulators\nin registers", "#eeeeee", 8)
     arrow(ax, (8.3, 1.6), (8.3, 1.0))
     ax.set_xlim(-0.2, 9.8)
-    ax.set_ylim(0, 5.3)
+    ax.set_ylim(-0.2, 5.3)
     ax.axis("off")
     ax.set_title("Hopper: TMA fills shared memory, warpgroups multiply from it", fontsize=10)
 
     ax = right
     steps = 5
-    for row, (label, y) in enumerate((("one kind of warp:\nload, wait, compute", 3.2),
-                                      ("producer warp:\nTMA loads only", 1.7),
-                                      ("consumer warpgroups:\nwgmma only", 0.6))):  # fmt: skip
+    rows = [("one kind of warp:\nload, wait, compute", 3.2),
+            ("producer warp:\nTMA loads only", 1.7),
+            ("consumer warpgroups:\nwgmma only", 0.6)]
+    for label, y in rows:
         ax.text(-0.2, y + 0.3, label, ha="right", va="center", fontsize=8)
     for k in range(steps):  # without specialisation: each step waits for its load, then computes
         box(ax, k * 2.0, 3.2, 0.9, 0.6, f"load {k}", "#f7d9a8", 7)

@@ -46,7 +46,10 @@ def check(actual, expected, dtype, k):
     course.check_close(actual, expected, name="matmul_hopper", rtol=rtol, atol=atol, quiet=True)
 
 
-@pytest.mark.parametrize("step", ["persistent", "persistent, not flattened", "tma", "tma + subtile"])
+STEP_NAMES = ["persistent", "persistent, not flattened", "tma", "tma + subtile"]
+
+
+@pytest.mark.parametrize("step", STEP_NAMES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("m, n, k", SHAPES)
 def test_matmul_matches_float64_on_ragged_shapes(m, n, k, dtype, step):
@@ -115,8 +118,8 @@ def test_matmul_bad_input_says_what_to_do():
         matmul_hopper(a, a, "gelu")
 
 
-@pytest.mark.skipif(not ENV.on_gpu, reason="fp32 is refused only on a GPU (the lesson's kernel "
-                    "does fp32 there); the interpreter computes fp32 tiles exactly")
+@pytest.mark.skipif(not ENV.on_gpu, reason="fp32 is refused only on a GPU, where the lesson's "
+                    "kernel does fp32; the interpreter takes fp32")
 def test_matmul_refuses_fp32_on_gpu_and_names_the_alternative():
     a = torch.randn(8, 8, device=DEVICE)
     with pytest.raises(TypeError, match="course.kernels.matmul for fp32"):

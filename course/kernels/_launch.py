@@ -90,7 +90,8 @@ class LaunchCache:
         def launch(*args) -> None:
             # What the runner does, less its Python: the launcher itself, on the current stream.
             # With a launch hook installed (a profiler), the runner's full path runs instead.
-            if direct[0] and _unhooked(hooks.launch_enter_hook) and _unhooked(hooks.launch_exit_hook):
+            unhooked = _unhooked(hooks.launch_enter_hook) and _unhooked(hooks.launch_exit_hook)
+            if direct[0] and unhooked:
                 try:
                     run(*grid3, stream_of(device), function, packed, None, None, None, *args, *tail)
                     return

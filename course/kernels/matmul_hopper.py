@@ -32,8 +32,9 @@ The steps, each a switch so the benchmark can measure what it buys:
    (producers) and warpgroups that only compute (consumers), as FlashAttention-3 (Shah et al.,
    2024) does by hand.
 
-The design follows Triton's tutorial "Persistent Matmul" (``python/tutorials/09-persistent-matmul.py``
-in the Triton repository); the code here is the course's own.
+The design follows Triton's tutorial "Persistent Matmul"
+(``python/tutorials/09-persistent-matmul.py`` in the Triton repository); the code is the
+course's own.
 
 On the CPU, Triton's interpreter runs tensor descriptors too (zeros past the edges included), so
 these kernels run in the tests; warps, stages and warp specialisation mean nothing there.
@@ -108,7 +109,7 @@ def matmul_tma_kernel(
         off_m, off_n = pid_m * BLOCK_M, pid_n * BLOCK_N
         acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
         for kk in range(k_tiles):
-            a = a_desc.load([off_m, kk * BLOCK_K])  # (BLOCK_M, BLOCK_K), straight into shared memory
+            a = a_desc.load([off_m, kk * BLOCK_K])  # (BLOCK_M, BLOCK_K), into shared memory
             if B_TRANSPOSED:
                 b = b_desc.load([off_n, kk * BLOCK_K]).T
             else:
@@ -226,7 +227,8 @@ def matmul_hopper(
     programs = max(1, min(programs, tiles))
     options = {"num_warps": cfg.num_warps, "num_stages": cfg.num_stages}
     common = dict(BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, BLOCK_K=cfg.block_k,
-                  GROUP_SIZE=cfg.group_size, NUM_PROGRAMS=programs, ACTIVATION=activation)  # fmt: skip
+                  GROUP_SIZE=cfg.group_size, NUM_PROGRAMS=programs,
+                  ACTIVATION=activation)  # fmt: skip
     if not cfg.tma:
         c = torch.empty((M, N), device=a.device, dtype=a.dtype)
         matmul_persistent_kernel[(programs,)](

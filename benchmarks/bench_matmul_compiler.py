@@ -13,7 +13,8 @@ with ``ldmatrix``).
 2. **Speed**, ``triton.testing.do_bench`` medians in one run: cuBLAS (``torch.matmul``), the same
    kernel compiled by Triton (one fixed configuration, the lesson's fastest measured on an H100:
    128x256x64, 8 warps, 3 stages), and mini_compiler step by step: the shared layout without and
-   with the swizzle, then bigger tiles and more warps. fp16 and bf16, 4096^3 and 8192^3.
+   with the swizzle, the K loop loading one iteration ahead, then bigger tiles and more warps.
+   fp16 and bf16, 4096^3 and 8192^3 (the last step only, beyond fp16 4096^3).
 
 Without a GPU the script prints what ptxas reports for each mini_compiler configuration
 (registers, spills, shared memory) and records nothing.
@@ -33,15 +34,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 import mini_compiler  # noqa: E402
+import mini_compiler.hooks  # noqa: E402, F401 - hooks.override plugs a swizzle in
 from course.kernels.matmul import matmul_kernel, tolerance  # noqa: E402
 from mini_compiler.passes.gpu.mma_layouts import no_swizzle, swizzle  # noqa: E402
 
-# (label, BLOCK_M, BLOCK_N, BLOCK_K, num_warps, swizzle rule): the steps of the speed table.
+# (label, BLOCK_M, BLOCK_N, BLOCK_K, num_warps, swizzle rule, num_stages): the speed table's steps.
 STEPS = [
-    ("shared + ldmatrix, no swizzle, 64x64x64, 4 warps", 64, 64, 64, 4, no_swizzle),
-    ("+ swizzle", 64, 64, 64, 4, swizzle),
-    ("+ tile 128x128x32, 4 warps", 128, 128, 32, 4, swizzle),
-    ("+ tile 128x128x64, 8 warps", 128, 128, 64, 8, swizzle),
+    ("shared + ldmatrix, 64x64x64, 4 warps, no swizzle", 64, 64, 64, 4, no_swizzle, 1),
+    ("+ swizzle", 64, 64, 64, 4, swizzle, 1),
+    ("+ next tiles loaded during the dot (num_stages 2)", 64, 64, 64, 4, swizzle, 2),
+    ("+ tile 128x128x32, 4 warps", 128, 128, 32, 4, swizzle, 2),
+    ("+ tile 128x128x64, 8 warps", 128, 128, 64, 8, swizzle, 2),
 ]
 BEST = STEPS[-1]
 CHECK_SHAPES = [(1000, 1000, 1000), (4097, 513, 1031), (1, 77, 300)]
@@ -62,7 +65,7 @@ def run_mini(a, b, c, activation, block, num_warps):
     return c
 
 
-def mini_launcher(a, b, c, block, num_warps, rule):
+def mini_launcher(a, b, c, block, num_warps, rule, num_stages):
     """Compile once with the swizzle ``rule`` and return a launch with no Python work per call
     beyond the driver's (``gpu.launcher_for``)."""
     from mini_compiler.backends.gpu import launcher_for
@@ -74,7 +77,7 @@ def mini_launcher(a, b, c, block, num_warps, rule):
             matmul_kernel, (cdiv(m, bm) * cdiv(n, bn),), a, b, c, m, n, k, a.stride(0),
             a.stride(1), b.stride(0), b.stride(1), c.stride(0), c.stride(1), BLOCK_M=bm,
             BLOCK_N=bn, BLOCK_K=bk, GROUP_SIZE=8, ACTIVATION=None, EVEN_K=k % bk == 0,
-            num_warps=num_warps)
+            num_warps=num_warps, num_stages=num_stages)
     return launch
 
 
@@ -112,7 +115,7 @@ def check_correctness(device) -> list[dict]:
                     b = (torch.randn(n, k, device=device, dtype=dtype).t() if transposed
                          else torch.randn(k, n, device=device, dtype=dtype))
                     c = torch.full((m, n), float("nan"), device=device, dtype=dtype)
-                    _, bm, bn, bk, warps, _ = BEST
+                    _, bm, bn, bk, warps, _, _ = BEST
                     run_mini(a, b, c, activation, (bm, bn, bk), warps)
                     want = reference(a, b, activation)
                     rtol, atol = tolerance(dtype, k)
@@ -152,8 +155,8 @@ def measure_speed(device) -> list[dict]:
             entry["triton"] = tflops(size, size, size, do_bench(triton_run, return_mode="median"))
             steps = STEPS if (dtype == torch.float16 and size == 4096) else [BEST]
             entry["mini_compiler"] = {}
-            for label, bm, bn, bk, warps, rule in steps:
-                launch = mini_launcher(a, b, c, (bm, bn, bk), warps, rule)
+            for label, bm, bn, bk, warps, rule, stages in steps:
+                launch = mini_launcher(a, b, c, (bm, bn, bk), warps, rule, stages)
                 c.fill_(float("nan"))
                 launch()
                 torch.testing.assert_close(c[:64, :64].float(), (a[:64] @ b[:, :64]).float(),
@@ -169,12 +172,12 @@ def ptxas_table() -> None:
     from mini_compiler.backends.gpu import compile_for_gpu, ptxas_report
 
     a = torch.empty(4096, 4096, dtype=torch.float16)
-    for label, bm, bn, bk, warps, rule in STEPS:
+    for label, bm, bn, bk, warps, rule, stages in STEPS:
         with mini_compiler.hooks.override(gpu={"swizzle": rule}):
             compiled = compile_for_gpu(matmul_kernel, a, a, a, 4096, 4096, 4096, 4096, 1, 4096, 1,
                                        4096, 1, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
                                        GROUP_SIZE=8, ACTIVATION=None, EVEN_K=True,
-                                       num_warps=warps)
+                                       num_warps=warps, num_stages=stages)
         print(f"{label:<50} {ptxas_report(compiled).kernel()}")
 
 

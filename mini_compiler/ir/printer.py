@@ -125,6 +125,8 @@ class _Printer:
                 f"step {self.name(step)}")
         if carried:
             text += f" iter_args({iter_args}) -> ({types})"
+        if op.attrs.get("num_stages"):
+            text += f" {{num_stages = {op.attrs['num_stages']}}}"
         self.emit(indent, text + " {", op)
         self.block(body, indent + 1)
         self.emit(indent, "}")

@@ -31,11 +31,12 @@ def _python_function(kernel):
 
 def _compile(kernel, args, constexprs, num_warps, vector_width, butterfly_offsets
              ) -> tuple[GpuKernel, Specialisation]:
+    num_stages = constexprs.pop("num_stages", None)  # a launch option, as in kernel[grid]
     """The runtime's compile path (``mini_compiler.driver``) without its caches; the
     specialisation is computed once and returned for launching."""
     fn = _python_function(kernel)
     spec = specialise(kernel_source(fn), args, constexprs)
-    options = {"num_warps": num_warps, "bounds_check": False}
+    options = {"num_warps": num_warps, "bounds_check": False, "num_stages": num_stages}
     if vector_width is not None:
         options["vector_width"] = vector_width
     if butterfly_offsets is not None:

@@ -61,7 +61,20 @@ def test_operand_loads_are_128_bit_through_the_loop_and_the_wrap_around():
     follows both (N divisible by 16 keeps runs of 16), so A and B load 8 fp16 at a time."""
     ir = compile_lesson_matmul().asm["tile.gpu"]
     loads = [line for line in ir.splitlines() if "tile.load" in line]
-    assert len(loads) == 2 and all("vector_width = 8" in line for line in loads)
+    # two before the loop (the first tiles) and two in it (the next ones): num_stages = 2
+    assert len(loads) == 4 and all("vector_width = 8" in line for line in loads)
+
+
+def test_the_k_loop_loads_one_iteration_ahead():
+    ir = compile_lesson_matmul(even_k=False).asm["tile.gpu.pipeline_loads"]
+    assert "{num_stages = 2}" in ir
+    loop = ir[ir.index("tile.for"):]
+    body = loop[:loop.index("tile.yield")]
+    # the next tiles are loaded before this iteration's dot, masked past the last iteration
+    assert body.index("tile.load") < body.index("tile.dot")
+    assert ir.index("tile.load") < ir.index("tile.for")  # the prologue
+    unpipelined = compile_lesson_matmul(even_k=False, num_stages=1).asm["tile.gpu"]
+    assert "num_stages" not in unpipelined and unpipelined.count("tile.load") == 2
 
 
 def test_operands_pass_through_shared_memory_and_barriers():

@@ -18,7 +18,7 @@ SHAPES = [(1000, 1000, 1000), (4097, 513, 1031), (1, 77, 300), (64, 64, 64)]
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("activation", [None, "leaky_relu"])
 @pytest.mark.parametrize("transposed", [False, True])
-@pytest.mark.parametrize("config", [(64, 64, 64, 4), (128, 128, 64, 8)])
+@pytest.mark.parametrize("config", [(64, 64, 64, 4, 1), (128, 128, 64, 8, 2)])
 def test_lesson_matmul_on_tensor_cores(m, n, k, dtype, activation, transposed, config):
     from course.kernels.matmul import matmul_kernel, tolerance
 
@@ -27,12 +27,12 @@ def test_lesson_matmul_on_tensor_cores(m, n, k, dtype, activation, transposed, c
     b = (torch.randn(n, k, device="cuda", dtype=dtype).t() if transposed
          else torch.randn(k, n, device="cuda", dtype=dtype))
     c = torch.full((m, n), float("nan"), device="cuda", dtype=dtype)
-    bm, bn, bk, warps = config
+    bm, bn, bk, warps, stages = config
     grid = (-(-m // bm) * -(-n // bn),)
     mini_compiler.jit(matmul_kernel)[grid](
         a, b, c, m, n, k, a.stride(0), a.stride(1), b.stride(0), b.stride(1), c.stride(0),
         c.stride(1), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_SIZE=8, ACTIVATION=activation,
-        EVEN_K=k % bk == 0, num_warps=warps)
+        EVEN_K=k % bk == 0, num_warps=warps, num_stages=stages)
     want = a.double() @ b.double()
     if activation:
         want = torch.where(want >= 0, want, 0.01 * want)

@@ -90,7 +90,8 @@ def test_every_gpu_stage_computes_the_same(name, num_warps):
                       first_stage=None)
     gpu.run(copy.deepcopy(optimised))
     stages = common.snapshots + gpu.snapshots
-    assert [n for n, _ in gpu.snapshots] == ["tile.gpu.coalesce", "tile.gpu.assign_layouts",
+    assert [n for n, _ in gpu.snapshots] == ["tile.gpu.pipeline_loads", "tile.gpu.coalesce",
+                                             "tile.gpu.assign_layouts",
                                              "tile.gpu.allocate_shared_memory",
                                              "tile.gpu.insert_barriers"]
     reference = _interpret(stages[0][1], spec, grid, outputs)

@@ -3,7 +3,8 @@
 Stages (each kept as text in ``GpuKernel.asm``, printed when ``MINI_COMPILER_DEBUG`` names it):
 
 ==============  ===========================================================================
-``tile.gpu.*``  Tile IR after each GPU pass (``gpu.coalesce``, ``gpu.assign_layouts``,
+``tile.gpu.*``  Tile IR after each GPU pass (``gpu.pipeline_loads``, ``gpu.coalesce``,
+                ``gpu.assign_layouts``,
                 ``gpu.allocate_shared_memory``, ``gpu.insert_barriers``)
 ``tile.gpu``    the last of them: layouts, ``vector_width``, shared-memory offsets, barriers
 ``shared_memory``  the allocator's plan: each buffer's offset, size and live range
@@ -31,6 +32,7 @@ from ...passes.gpu.axis_info import analyse_axis_info
 from ...passes.gpu.coalesce import VectorWidthRule, coalesce, vector_width
 from ...passes.gpu.insert_barriers import insert_barriers
 from ...passes.gpu.mma_layouts import SwizzleRule, swizzle
+from ...passes.gpu.pipeline_loads import NUM_STAGES, pipeline_loads
 from ...passes.pipeline import PassManager
 from . import nvvm
 from .driver import (
@@ -60,6 +62,7 @@ class GpuOptions:
     """What one GPU compilation may be told: launch shape and the two exercise rules."""
 
     num_warps: int = 4
+    num_stages: int = NUM_STAGES  # tl.dot loops: tiles loaded this many iterations ahead - 1
     arch: str = DEFAULT_ARCH
     vector_width: VectorWidthRule = field(default_factory=lambda: RULES["vector_width"])
     butterfly_offsets: ButterflyRule = field(
@@ -184,7 +187,11 @@ def gpu_passes(options: GpuOptions) -> list[tuple[str, Callable[[Function], Func
         fn.attrs["shared_bytes"] = shared_bytes
         return fn
 
-    return [("gpu.coalesce", coalesce_accesses), ("gpu.assign_layouts", layouts),
+    def pipeline(fn: Function) -> Function:
+        return pipeline_loads(fn, options.num_stages)
+
+    return [("gpu.pipeline_loads", pipeline), ("gpu.coalesce", coalesce_accesses),
+            ("gpu.assign_layouts", layouts),
             ("gpu.allocate_shared_memory", shared_memory), ("gpu.insert_barriers", insert_barriers)]
 
 
@@ -231,7 +238,8 @@ def _show(debug, switch: str, stage: str, text: str) -> None:
 
 def compile(fn: Function, options: dict) -> GpuKernel:  # noqa: A001 - the back-end interface
     """The back-end interface of ``mini_compiler.backends`` (see its docstring)."""
-    gpu_options = GpuOptions(num_warps=options.get("num_warps") or 4)
+    gpu_options = GpuOptions(num_warps=options.get("num_warps") or 4,
+                             num_stages=options.get("num_stages") or NUM_STAGES)
     if options.get("vector_width") is not None:
         gpu_options.vector_width = options["vector_width"]
     if options.get("butterfly_offsets") is not None:

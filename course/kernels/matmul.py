@@ -212,15 +212,28 @@ def _check_inputs(a, b, activation) -> None:
         raise ValueError(f"matmul: activation {activation!r} is not one of {ACTIVATIONS}")
 
 
+COMPILERS = ("triton", "mini_compiler")
+
+
 def matmul(
-    a: torch.Tensor, b: torch.Tensor, activation: str | None = None, *, config: dict | None = None
+    a: torch.Tensor,
+    b: torch.Tensor,
+    activation: str | None = None,
+    *,
+    config: dict | None = None,
+    compiler: str = "triton",
 ) -> torch.Tensor:
     """``activation(a @ b)`` as a new (M, N) tensor of the inputs' dtype.
 
     fp16, bf16 and fp32 inputs (fp32 through TF32 on a GPU); any strides. ``activation`` is None
     or ``"leaky_relu"``. ``config`` (keys BLOCK_M, BLOCK_N, BLOCK_K, GROUP_SIZE, num_warps,
-    num_stages, optionally EVEN_K) bypasses the autotuner, for experiments.
+    num_stages, optionally EVEN_K) bypasses the autotuner, for experiments. ``compiler`` is
+    ``"triton"`` or ``"mini_compiler"``: the course's compiler runs the same kernel (x86 on the
+    CPU; on a GPU tensor cores for fp16 and bf16, fp32 is refused), with one fixed tile
+    (:data:`MINI_COMPILER_CONFIGS`) unless ``config`` says otherwise.
     """
+    if compiler not in COMPILERS:
+        raise ValueError(f"matmul: compiler {compiler!r} is not one of {COMPILERS}")
     _check_inputs(a, b, activation)
     (M, K), (_, N) = a.shape, b.shape
     c = torch.empty((M, N), device=a.device, dtype=a.dtype)
@@ -228,6 +241,8 @@ def matmul(
         return c
     if K == 0:  # an empty sum is 0, and both activations keep 0 at 0
         return c.zero_()
+    if compiler == "mini_compiler":
+        return _mini_compiler_matmul(a, b, c, activation, config)
     if a.dtype == torch.bfloat16 and not configure().on_gpu:
         # Triton 3.7's interpreter multiplies bf16 tiles in tl.dot as raw 16-bit integers (numpy
         # has no bf16), so on the CPU bf16 inputs go through the kernel as fp32, then round back.
@@ -255,6 +270,30 @@ def matmul(
 
 
 _LAUNCHES = LaunchCache()
+
+# mini_compiler's tile: the fastest measured on the H200 (benchmarks/bench_matmul_compiler.py),
+# and on the CPU the Triton interpreter's.
+MINI_COMPILER_CONFIGS = {
+    "gpu": {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64, "GROUP_SIZE": 8, "num_warps": 8},
+    "cpu": {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, "GROUP_SIZE": 4},
+}
+_MINI_COMPILED = {}
+
+
+def _mini_compiler_matmul(a, b, c, activation, config):
+    """The lesson's kernel compiled by mini_compiler (compiled once per specialisation)."""
+    import mini_compiler
+
+    kernel = _MINI_COMPILED.get("kernel")
+    if kernel is None:
+        kernel = _MINI_COMPILED["kernel"] = mini_compiler.jit(matmul_kernel)
+    (M, K), N = a.shape, b.shape[1]
+    config = dict(config or MINI_COMPILER_CONFIGS["gpu" if a.is_cuda else "cpu"])
+    config.setdefault("EVEN_K", K % config["BLOCK_K"] == 0)
+    grid = (triton.cdiv(M, config["BLOCK_M"]) * triton.cdiv(N, config["BLOCK_N"]),)
+    kernel[grid](a, b, c, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1),
+                 c.stride(0), c.stride(1), ACTIVATION=activation, **config)
+    return c
 
 
 def _grid(M: int, N: int):

@@ -198,3 +198,19 @@ def test_facts_of_concrete_tiles():
     assert lesson02_compiler.facts_of(np.arange(16) + 32) == AxisInfo((16,), (32,), (1,))
     assert lesson02_compiler.facts_of(np.full(16, 12)) == AxisInfo((1,), (4,), (16,))
     assert lesson02_compiler.facts_of(np.int64(48)).scalar_divisibility == 16
+
+
+def test_the_axis_info_hook_installs_a_rule_for_one_block_only():
+    from mini_compiler.hooks import override
+    from mini_compiler.passes.gpu import axis_info
+
+    def rule(a, b):
+        return multiply_info(a, b)
+
+    with override(axis_info={"tile.mul": rule}):
+        assert axis_info.RULES["tile.mul"] is rule
+    assert axis_info.RULES == axis_info.DEFAULT_RULES
+    with pytest.raises(KeyError, match="axis-info rules are"):
+        with override(axis_info={"tile.add": rule}):
+            pass
+    assert axis_info.RULES == axis_info.DEFAULT_RULES

@@ -214,3 +214,13 @@ def test_the_axis_info_hook_installs_a_rule_for_one_block_only():
         with override(axis_info={"tile.add": rule}):
             pass
     assert axis_info.RULES == axis_info.DEFAULT_RULES
+
+
+def test_nothing_is_cached_on_disk_while_a_learner_axis_rule_is_installed():
+    from mini_compiler.hooks import override
+    from mini_compiler.runtime import disk_cache
+
+    assert disk_cache.rules_are_defaults()
+    with override(axis_info={"tile.mul": multiply_info}):
+        assert not disk_cache.rules_are_defaults()
+    assert disk_cache.rules_are_defaults()

@@ -99,11 +99,13 @@ def rules_are_defaults() -> bool:
     from ..backends import llvm_core
     from ..backends.gpu import compiler as gpu_compiler
     from ..passes import constant_fold
+    from ..passes.gpu import axis_info
 
     return (constant_fold.FOLDERS == constant_fold.DEFAULT_FOLDERS
             and llvm_core.ELEMENT_RULES == llvm_core.DEFAULT_ELEMENT_RULES
             and not llvm_core.LEARNER_RULES
-            and gpu_compiler.RULES == gpu_compiler.DEFAULT_RULES)
+            and gpu_compiler.RULES == gpu_compiler.DEFAULT_RULES
+            and axis_info.RULES == axis_info.DEFAULT_RULES)
 
 
 def key(fingerprint: str, spec_key: tuple, backend: str, options: tuple) -> str:

@@ -22,6 +22,7 @@ cpu_only = pytest.mark.skipif(configure().on_gpu, reason="Triton runs CPU tensor
                               "interpreter; on a GPU the other tests run the check in fp16")
 
 RIGHT, NO_DELTA, DELTA_ROW, NO_SCALE, BASE2_SCALE, FP16_PRODUCT, TRANS_K, TRANS_DS, STUB = range(9)
+TILE_DELTA = 9
 
 
 @triton.jit
@@ -49,6 +50,8 @@ def _dq_kernel(Q, K, V, DO, LSE, DELTA, DQ, N, sm_scale, qk_scale, HEAD_DIM: tl.
         dp = tl.dot(do, tl.trans(v))
         if BUG == NO_DELTA:
             ds = p * dp
+        elif BUG == TILE_DELTA:  # a row reduction over this key tile instead of the whole row
+            ds = p * (dp - tl.sum(p * dp, 1)[:, None])
         elif BUG == DELTA_ROW:
             ds = p * (dp - delta[None, :])
         else:
@@ -89,6 +92,7 @@ def test_dq_check_accepts_the_solution(capsys):
     ("bug", "message"),
     [
         (NO_DELTA, r"you left out delta"),
+        (TILE_DELTA, r"you summed P \* dP over this key tile only"),
         (DELTA_ROW, r"subtract delta\[:, None\] \(a column\), not delta\[None, :\]"),
         (NO_SCALE, r"multiply dq by sm_scale after the loop"),
         (BASE2_SCALE, r"you multiplied by qk_scale = sm_scale \* log2\(e\)"),

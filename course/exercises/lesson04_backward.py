@@ -11,7 +11,8 @@ base-2 log-sum-exp and ``delta = rowsum(dO * O)``, each key tile adds
 
 and after the loop ``dQ *= sm_scale``. :func:`check_dq_update` launches the learner's kernel and
 compares with float64 autograd-free formulas; where the result matches a known wrong formula
-(no ``delta``, ``delta`` along the wrong axis, no scale, the base-2 scale) it names that mistake,
+(no ``delta``, ``delta`` summed over one key tile, ``delta`` along the wrong axis, no scale,
+the base-2 scale) it names that mistake,
 and an fp16 accumulator is caught by inputs whose partial sums overflow fp16 (but not fp32).
 """
 
@@ -69,9 +70,16 @@ def _formulas(q, k, v, do, p, delta, block_n):
     index = (rows // block_n) * block_n + cols % block_n  # past N the load gives other=0
     padded = torch.cat([delta, torch.zeros_like(delta[..., :block_n])], dim=-1)
     wrong_axis = p * (dp - padded[..., index.to(delta.device)])
+    # delta summed over this key tile only, the row reduction a program holding one tile can do
+    pd = p * dp
+    tiles = -(-n // block_n)
+    padded_pd = torch.nn.functional.pad(pd, (0, tiles * block_n - n))
+    tile_sums = padded_pd.reshape(*pd.shape[:-1], tiles, block_n).sum(-1)
+    tile_delta = tile_sums.repeat_interleave(block_n, dim=-1)[..., :n]
     return {
         "right": scale * ds @ k64,
-        "no delta": scale * (p * dp) @ k64,
+        "no delta": scale * pd @ k64,
+        "delta from one tile": scale * (p * (dp - tile_delta)) @ k64,
         "delta along the wrong axis": scale * wrong_axis @ k64,
         "no scale": ds @ k64,
         "base-2 scale": scale * LOG2E * ds @ k64,
@@ -81,6 +89,9 @@ def _formulas(q, k, v, do, p, delta, block_n):
 HINTS = {
     "no delta": "dS = P * (dP - delta): you left out delta. The softmax's Jacobian subtracts, "
     "from every dP of a row, that row's sum of P * dP, which is delta (loaded for you).",
+    "delta from one tile": "you summed P * dP over this key tile only. delta is that sum over "
+    "the whole row, all N keys, which no program holding one tile of keys can compute: that is "
+    "why it is computed beforehand, as rowsum(dO * O), and loaded. Subtract the loaded delta.",
     "delta along the wrong axis": "delta has one value per query row, and the rows of dp are "
     "the queries: subtract delta[:, None] (a column), not delta[None, :].",
     "no scale": "S = sm_scale * Q K^T, so dQ = sm_scale * dS K: multiply dq by sm_scale after "

@@ -205,7 +205,9 @@ def matmul_hopper(
     fp16 and bf16 on a GPU (fp32 too on the CPU). ``programs`` sets the number of persistent
     programs (default: one per SM, at most one per tile). A ``b`` whose columns are contiguous
     (such as ``w.T`` for a weight ``w`` of shape (N, K)) is read as it is; other inputs that TMA
-    cannot describe are first copied into a padded buffer (see :func:`tma_ready`).
+    cannot describe are first copied into a padded buffer (see :func:`tma_ready`). When a row of
+    the result is not a multiple of 16 bytes long (N odd in fp16, say), the result is a view of
+    the first N columns of a row-padded buffer, so it is not contiguous.
     """
     _check_inputs(a, b, activation)
     if a.dtype not in _supported_dtypes():

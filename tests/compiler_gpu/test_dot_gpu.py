@@ -140,3 +140,42 @@ def test_a_dot_too_small_for_the_warps_says_so():
                         num_warps=4)
     assert "mma.sync" in compile_for_gpu(_dot_kernel(), torch.empty(16, 16, dtype=torch.float16),
                                          BLOCK=16, num_warps=1).ptx
+
+
+def test_a_loop_that_stores_is_not_pipelined():
+    """Loading the next tiles early would move a load across a store to the same memory."""
+    @mini_compiler.jit
+    def accumulate_in_place(a_ptr, c_ptr, steps, BLOCK: tl.constexpr):
+        rows = tl.arange(0, BLOCK)
+        acc = tl.zeros((BLOCK, BLOCK), dtype=tl.float32)
+        for _ in range(steps):
+            a = tl.load(a_ptr + rows[:, None] * BLOCK + rows[None, :])
+            acc = tl.dot(a, a, acc)
+            tl.store(a_ptr + rows[:, None] * BLOCK + rows[None, :], acc.to(tl.float16))
+        tl.store(c_ptr + rows[:, None] * BLOCK + rows[None, :], acc)
+
+    x = torch.empty(32, 32, dtype=torch.float16)
+    ir = compile_for_gpu(accumulate_in_place, x, torch.empty(32, 32), 3, BLOCK=32,
+                         num_warps=2).asm["tile.gpu.pipeline_loads"]
+    assert "num_stages" not in ir
+
+
+@pytest.mark.parametrize("k", [0, 16, 40])
+def test_pipelined_loops_of_zero_one_and_two_iterations_compute_the_product(k):
+    """The prologue's loads are masked off when the loop does not run, the last iteration's
+    look-ahead loads past the end: the interpreter after every GPU pass agrees with float64."""
+    from course.kernels.matmul import matmul_kernel
+    from mini_compiler.tools.gpu_stages import interpret_gpu_stages
+
+    m, n = 33, 40
+    a, b = torch.randn(m, k).half(), torch.randn(k, n).half()
+    c = torch.empty(m, n, dtype=torch.float16)
+    constexprs = {"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 32, "GROUP_SIZE": 2,
+                  "ACTIVATION": None, "EVEN_K": k % 32 == 0}
+    stages = interpret_gpu_stages(matmul_kernel, (4,), (a, b, c, m, n, k, max(k, 1), 1, n, 1, n, 1),
+                                  [c], constexprs, num_warps=2)
+    assert "tile.gpu.pipeline_loads" in stages
+    want = a.double() @ b.double()
+    for stage, (got,) in stages.items():
+        torch.testing.assert_close(got.double(), want, rtol=2e-3, atol=2e-2,
+                                   msg=lambda text, s=stage: f"{s}: {text}")

@@ -85,8 +85,10 @@ class JITFunction:
 
     def _compile(self, spec: Specialisation, options: dict) -> CompiledKernel:
         backend_name = options["backend"] or spec.device
-        # num_warps shapes the GPU code (threads per program), so it is part of the key too.
-        key = (spec.key, backend_name, options["bounds_check"], options.get("num_warps"))
+        # num_warps (threads per program) and num_stages (the software pipeline's depth) shape
+        # the GPU code, so they are part of the key too.
+        key = (spec.key, backend_name, options["bounds_check"], options.get("num_warps"),
+               options.get("num_stages"))
         compiled = self.cache.get(key)
         if compiled is not None:
             return compiled
@@ -133,7 +135,8 @@ class JITFunction:
             values = self._binder.bind(args, self._without_options(kwargs))
             key = self._binder.key(values) if values is not None else None
             if key is not None:
-                variant = (options["backend"], options["bounds_check"], options.get("num_warps"))
+                variant = (options["backend"], options["bounds_check"], options.get("num_warps"),
+                           options.get("num_stages"))
                 self.cache.fast[(key, *variant)] = compiled
         if dims[0] * dims[1] * dims[2] == 0:
             return compiled
@@ -164,7 +167,8 @@ class JITFunction:
         key, raw = binder.key_and_raw_args(values)
         if key is None:
             return None
-        compiled = self.cache.fast.get((key, backend, bounds_check, kwargs.get("num_warps")))
+        compiled = self.cache.fast.get((key, backend, bounds_check, kwargs.get("num_warps"),
+                                        kwargs.get("num_stages")))
         if compiled is None:
             return None
         if callable(grid):

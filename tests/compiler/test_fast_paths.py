@@ -173,3 +173,17 @@ def test_numpy_arrays_take_the_warm_path_too():
     key = next(iter(kernel.cache.fast))[0]
     binder = kernel._binder
     assert binder.key_and_raw_args(binder.bind((x, y, out, 100), {"BLOCK_SIZE": 128}))[0] == key
+
+
+def test_num_stages_is_part_of_both_cache_keys():
+    """num_stages changes the GPU code (the depth of the K loop's software pipeline), so a
+    launch with another value must not reuse a kernel compiled for the first, on the slow path
+    or the fast one."""
+    kernel = mini_compiler.jit(H.K.add_kernel)
+    x = torch.randn(1000)
+    out = torch.empty_like(x)
+    for stages in (2, 3, 2, 3):
+        kernel[(4,)](x, x, out, 1000, BLOCK_SIZE=256, num_stages=stages)
+    assert len(kernel.cache) == 2 and len(kernel.cache.fast) == 2
+    assert sorted(key[-1] for key in kernel.cache.fast) == [2, 3]
+    torch.testing.assert_close(out, 2 * x)

@@ -179,3 +179,31 @@ def test_pipelined_loops_of_zero_one_and_two_iterations_compute_the_product(k):
     for stage, (got,) in stages.items():
         torch.testing.assert_close(got.double(), want, rtol=2e-3, atol=2e-2,
                                    msg=lambda text, s=stage: f"{s}: {text}")
+
+
+@needs_ptxas
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_shared_memory_beyond_48_kb_is_dynamic(dtype):
+    """128x256x64 tiles need 64 KB of shared memory: more than static shared memory's 48 KB,
+    so the PTX declares it with no size (``.extern``) and the launch gives it."""
+    compiled = compile_lesson_matmul(dtype=dtype, block=(128, 256, 64), num_warps=8,
+                                     num_stages=1)
+    assert compiled.shared_bytes == compiled.dynamic_shared_bytes == 64 * 1024
+    assert ".extern .shared .align 128 .b8 dynamic_scratch[];" in compiled.ptx
+    assert "mma.sync.aligned.m16n8k16" in compiled.ptx
+    resources = ptxas_report(compiled).kernel()
+    assert resources.spill_store_bytes == resources.spill_load_bytes == 0, resources
+    assert resources.stack_frame_bytes == 0, resources
+    assert resources.shared_memory_bytes == 0  # ptxas counts static shared memory only
+
+
+@needs_ptxas
+def test_shared_memory_up_to_48_kb_stays_static():
+    compiled = compile_lesson_matmul()
+    assert compiled.dynamic_shared_bytes == 0 and ".extern .shared" not in compiled.ptx
+    assert ptxas_report(compiled).kernel().shared_memory_bytes == compiled.shared_bytes
+
+
+def test_more_shared_memory_than_a_block_may_have_is_a_clear_error():
+    with pytest.raises(CompilationError, match="at most 232448"):
+        compile_lesson_matmul(block=(256, 512, 128), num_warps=8, num_stages=1)

@@ -18,7 +18,9 @@ SHAPES = [(1000, 1000, 1000), (4097, 513, 1031), (1, 77, 300), (64, 64, 64)]
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("activation", [None, "leaky_relu"])
 @pytest.mark.parametrize("transposed", [False, True])
-@pytest.mark.parametrize("config", [(64, 64, 64, 4, 1), (128, 128, 64, 8, 2)])
+# the last: 64 KB of shared memory, beyond static shared memory's 48 KB (dynamic, at launch)
+@pytest.mark.parametrize("config", [(64, 64, 64, 4, 1), (128, 128, 64, 8, 2),
+                                    (128, 256, 64, 8, 1)])
 def test_lesson_matmul_on_tensor_cores(m, n, k, dtype, activation, transposed, config):
     from course.kernels.matmul import matmul_kernel, tolerance
 

@@ -48,6 +48,8 @@ from .lowering import ButterflyRule, lower_to_llvm
 from .ptx import DEFAULT_ARCH, llvm_ir_to_ptx, optimised_llvm_ir
 
 MAX_STATIC_SHARED_BYTES = 48 * 1024
+# Shared memory one block may have on sm_90 (H100/H200): 227 KB, all of it beyond 48 KB dynamic.
+MAX_DYNAMIC_SHARED_BYTES = 227 * 1024
 
 
 # The GPU's exercise rules, replaceable for a block with ``hooks.override(gpu={...})``.
@@ -86,6 +88,8 @@ class GpuKernel:
     param_types: list[str]  # "ptr", "i32", "f32", ... per kernel parameter
     asm: dict[str, str] = field(default_factory=dict)
     layout_ir: Function | None = None
+    # Shared memory above 48 KB is *dynamic*: declared with no size in the PTX, given at launch.
+    dynamic_shared_bytes: int = 0
     _loaded: dict[int, LoadedKernel] = field(default_factory=dict, repr=False)
     _packed: dict[int, Callable] = field(default_factory=dict, repr=False)
 
@@ -119,13 +123,17 @@ class GpuKernel:
         per launch), else the ``cuda.bindings`` call with the values converted each time."""
         loaded = self._loaded.get(device)
         if loaded is None:
-            loaded = self._loaded[device] = load_kernel(self.ptx, self.name, device)
+            loaded = self._loaded[device] = self._load(device)
         threads = self.num_warps * nvvm.WARP_SIZE
         try:
-            return PackedLauncher(loaded, self._ctypes, threads)
+            return PackedLauncher(loaded, self._ctypes, threads,
+                                  shared_bytes=self.dynamic_shared_bytes)
         except GpuUnavailableError:  # pragma: no cover - libcuda not reachable by ctypes
             return lambda values, grid, stream: loaded.launch(
                 grid, threads, (tuple(values), self._ctypes), stream)
+
+    def _load(self, device: int) -> LoadedKernel:
+        return load_kernel(self.ptx, self.name, device, self.dynamic_shared_bytes)
 
     def launch(self, runtime_args: list, grid: tuple[int, int, int],
                stream: int | None = None) -> None:
@@ -138,7 +146,7 @@ class GpuKernel:
 
         device = torch.cuda.current_device()
         if device not in self._loaded:
-            self._loaded[device] = load_kernel(self.ptx, self.name, device)
+            self._loaded[device] = self._load(device)
         if stream is None:
             stream = torch_current_stream(device)
         self._loaded[device].launch(grid, self.num_warps * nvvm.WARP_SIZE,
@@ -178,12 +186,12 @@ def gpu_passes(options: GpuOptions) -> list[tuple[str, Callable[[Function], Func
 
     def shared_memory(fn: Function) -> Function:
         shared_bytes = allocate_shared_memory(fn, options.place_buffers)
-        if shared_bytes > MAX_STATIC_SHARED_BYTES:
+        if shared_bytes > MAX_DYNAMIC_SHARED_BYTES:
             raise CompilationError(
                 f"the kernel needs {shared_bytes} bytes of shared memory for dot operands, "
-                f"layout conversions and reductions; the limit for static shared memory is "
-                f"{MAX_STATIC_SHARED_BYTES}: use smaller blocks\n{fn.attrs['shared_memory_plan']}",
-                fn.loc, fn.name)
+                f"layout conversions and reductions; one block may have at most "
+                f"{MAX_DYNAMIC_SHARED_BYTES}: use smaller blocks or fewer num_stages\n"
+                f"{fn.attrs['shared_memory_plan']}", fn.loc, fn.name)
         fn.attrs["shared_bytes"] = shared_bytes
         return fn
 
@@ -220,7 +228,9 @@ def compile_tile_ir(fn: Function, options: GpuOptions | None = None,
     asm: dict[str, str] = dict(manager.stages)
     asm["tile.gpu"] = print_function(fn)  # the IR the lowering reads (= the last GPU stage)
     asm["shared_memory"] = str(fn.attrs["shared_memory_plan"])  # the allocator's plan
-    module = lower_to_llvm(fn, options.num_warps, shared_bytes, options.butterfly_offsets)
+    dynamic = shared_bytes > MAX_STATIC_SHARED_BYTES
+    module = lower_to_llvm(fn, options.num_warps, shared_bytes, options.butterfly_offsets,
+                           dynamic_shared=dynamic)
     asm["llvm"] = str(module)
     _show(debug, "llvm", "llvm", asm["llvm"])
     asm["llvm.opt"] = optimised_llvm_ir(asm["llvm"], options.arch)
@@ -228,7 +238,8 @@ def compile_tile_ir(fn: Function, options: GpuOptions | None = None,
     asm["ptx"] = check_ptx(llvm_ir_to_ptx(asm["llvm.opt"], options.arch, optimise_first=False))
     _show(debug, "ptx", "ptx", asm["ptx"])
     return GpuKernel(fn.name, options.num_warps, shared_bytes,
-                     [_param_type(arg) for arg in fn.args], asm, fn)
+                     [_param_type(arg) for arg in fn.args], asm, fn,
+                     dynamic_shared_bytes=shared_bytes if dynamic else 0)
 
 
 def _show(debug, switch: str, stage: str, text: str) -> None:

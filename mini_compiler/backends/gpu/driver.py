@@ -90,13 +90,18 @@ class LoadedKernel:
     function: Any  # CUfunction
     module: Any  # CUmodule (kept alive as long as the kernel)
     device_ordinal: int
+    dynamic_shared_bytes: int = 0  # dynamic shared memory every launch gives the kernel
 
     def launch(self, grid: tuple[int, int, int], threads_per_block: int,
-               args: tuple[tuple, tuple], stream: int, shared_memory_bytes: int = 0) -> None:
+               args: tuple[tuple, tuple], stream: int,
+               shared_memory_bytes: int | None = None) -> None:
         """Launch on ``stream`` (an integer ``CUstream`` handle; 0 is the legacy stream).
 
-        ``args`` is ``(values, ctypes_types)``; see the module docstring.
+        ``args`` is ``(values, ctypes_types)``; see the module docstring. The dynamic shared
+        memory is the kernel's own (``dynamic_shared_bytes``) unless ``shared_memory_bytes``.
         """
+        if shared_memory_bytes is None:
+            shared_memory_bytes = self.dynamic_shared_bytes
         driver = _driver()
         gx, gy, gz = grid
         # One driver call in the common case: torch has made its (the primary) context current
@@ -142,13 +147,15 @@ class PackedLauncher:
     """
 
     def __init__(self, kernel: LoadedKernel, ctypes_types: tuple, threads_per_block: int,
-                 lib=None) -> None:
+                 lib=None, shared_bytes: int | None = None) -> None:
         lib = lib if lib is not None else _libcuda()
         if lib is None:
             raise GpuUnavailableError("libcuda.so.1 could not be opened with ctypes")
         self.kernel = kernel
         self.ctypes_types = ctypes_types
         self.threads_per_block = threads_per_block
+        # dynamic shared memory per launch (``sharedMemBytes``): the kernel's, unless given
+        self.shared_bytes = kernel.dynamic_shared_bytes if shared_bytes is None else shared_bytes
         self.slots = [ctype() for ctype in ctypes_types]
         self.params = (ctypes.c_void_p * max(1, len(self.slots)))(
             *[ctypes.addressof(slot) for slot in self.slots])
@@ -166,8 +173,8 @@ class PackedLauncher:
             handle = self._streams[stream] = ctypes.c_void_p(stream)
         gx, gy, gz = grid
         error = -1 if self.refused is not None else self._call(
-            self._function, gx, gy, gz, self.threads_per_block, 1, 1, 0, handle, self.params,
-            None)
+            self._function, gx, gy, gz, self.threads_per_block, 1, 1, self.shared_bytes,
+            handle, self.params, None)
         if error:
             self._checked_launch(values, grid, stream, error)
 
@@ -189,13 +196,27 @@ class PackedLauncher:
                               stacklevel=3)
 
 
-def load_kernel(ptx: str, name: str, device_ordinal: int = 0) -> LoadedKernel:
-    """Load ``ptx`` (the driver JIT-compiles it for this GPU) and find kernel ``name`` in it."""
+# Above this many bytes of dynamic shared memory a kernel must opt in (once, at load).
+DEFAULT_DYNAMIC_SHARED_LIMIT = 48 * 1024
+
+
+def load_kernel(ptx: str, name: str, device_ordinal: int = 0,
+                dynamic_shared_bytes: int = 0) -> LoadedKernel:
+    """Load ``ptx`` (the driver JIT-compiles it for this GPU) and find kernel ``name`` in it.
+
+    A kernel launched with more than 48 KB of dynamic shared memory must be allowed to use it:
+    ``cuFuncSetAttribute(CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES)``, done here once.
+    """
     driver = _driver()
     make_current(device_ordinal)
     module = _check(driver.cuModuleLoadData(ptx.encode() + b"\0"), "cuModuleLoadData")
     function = _check(driver.cuModuleGetFunction(module, name.encode()), "cuModuleGetFunction")
-    return LoadedKernel(name, function, module, device_ordinal)
+    if dynamic_shared_bytes > DEFAULT_DYNAMIC_SHARED_LIMIT:
+        attribute = driver.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+        _check(driver.cuFuncSetAttribute(function, attribute, dynamic_shared_bytes),
+               f"cuFuncSetAttribute({name}, MAX_DYNAMIC_SHARED_SIZE_BYTES, "
+               f"{dynamic_shared_bytes})")
+    return LoadedKernel(name, function, module, device_ordinal, dynamic_shared_bytes)
 
 
 # How each kernel parameter type travels to cuLaunchKernel.

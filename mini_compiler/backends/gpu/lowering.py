@@ -67,7 +67,7 @@ class KernelLowering(RegionLowering, DotLowering):
     """Builds the LLVM function of one kernel, op by op (see the module docstring)."""
 
     def __init__(self, fn: Function, num_warps: int, shared_bytes: int,
-                 butterfly_offsets: ButterflyRule):
+                 butterfly_offsets: ButterflyRule, dynamic_shared: bool = False):
         self.fn = fn
         self.num_warps = num_warps
         self.butterfly_offsets = butterfly_offsets
@@ -84,8 +84,11 @@ class KernelLowering(RegionLowering, DotLowering):
         self.lane, self.warp = nvvm.lane_and_warp(self.prologue)
         self.prologue.position_before(self.prologue.branch(body))
         self.builder = ir.IRBuilder(body)
-        self.shared = (nvvm.shared_memory(self.module, "scratch", shared_bytes)
-                       if shared_bytes else None)
+        if dynamic_shared:  # sized at launch: may exceed the 48 KB of static shared memory
+            self.shared = nvvm.dynamic_shared_memory(self.module, "dynamic_scratch")
+        else:
+            self.shared = (nvvm.shared_memory(self.module, "scratch", shared_bytes)
+                           if shared_bytes else None)
         self.values: dict[Value, ir.Value | ThreadTile] = dict(
             zip(fn.args, self.kernel.args, strict=True))
         self._bases: dict[tuple, list[ir.Value]] = {}
@@ -493,7 +496,9 @@ def cast(b: ir.IRBuilder, x: ir.Value, source, target) -> ir.Value:
 
 
 def lower_to_llvm(fn: Function, num_warps: int, shared_bytes: int,
-                  butterfly_offsets: ButterflyRule) -> ir.Module:
-    """The LLVM module of ``fn`` (layout-annotated Tile IR), one thread's view."""
-    return KernelLowering(fn, num_warps, shared_bytes, butterfly_offsets).lower()
+                  butterfly_offsets: ButterflyRule, dynamic_shared: bool = False) -> ir.Module:
+    """The LLVM module of ``fn`` (layout-annotated Tile IR), one thread's view; its shared
+    memory is dynamic (sized at launch) when ``dynamic_shared``."""
+    return KernelLowering(fn, num_warps, shared_bytes, butterfly_offsets,
+                          dynamic_shared).lower()
 

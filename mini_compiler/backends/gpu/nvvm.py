@@ -190,6 +190,19 @@ def shared_memory(module: ir.Module, name: str, nbytes: int, align: int = 16) ->
     return buffer
 
 
+def dynamic_shared_memory(module: ir.Module, name: str, align: int = 128) -> ir.GlobalVariable:
+    """The block's *dynamic* shared memory: an external ``addrspace(3)`` array of size 0
+    (``.extern .shared .align 128 .b8 name[]`` in PTX). Its size is not in the kernel: the
+    launch gives it (``sharedMemBytes`` of ``cuLaunchKernel``). Static shared memory is at most
+    48 KB per block; dynamic shared memory may be more (227 KB on an H100/H200) once the
+    kernel's ``CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES`` allows it."""
+    buffer = ir.GlobalVariable(module, ir.ArrayType(i8, 0), name, addrspace=SHARED)
+    buffer.linkage = "external"
+    buffer.align = align
+    buffer.type = shared_ptr
+    return buffer
+
+
 def exp2(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
     """2**x with the hardware's approximate base-2 exponential (``ex2.approx.f32``)."""
     fn = intrinsic(builder.module, "llvm.nvvm.ex2.approx.f", f32, [f32])

@@ -9,12 +9,15 @@ with ``ldmatrix``).
 1. **Correctness** against a float64 product of the same inputs (fresh ``torch.randn``, outputs
    poisoned with NaN first), with the lesson's own tolerance (``matmul.tolerance``): ragged
    shapes 1000^3, 4097x513x1031, 1x77x300; fp16 and bf16; with and without the leaky-ReLU
-   epilogue; row-major and transposed inputs.
+   epilogue; row-major and transposed inputs; for every configuration in ``CHECKED``.
 2. **Speed**, ``triton.testing.do_bench`` medians in one run: cuBLAS (``torch.matmul``), the same
    kernel compiled by Triton (one fixed configuration, the lesson's fastest measured on an H100:
    128x256x64, 8 warps, 3 stages), and mini_compiler step by step: the shared layout without and
    with the swizzle, the K loop loading one iteration ahead, then bigger tiles and more warps
-   (the biggest, 128x256x64, with shared memory beyond 48 KB: dynamic, sized at launch).
+   (the biggest, 128x256x64, with shared memory beyond 48 KB: dynamic, sized at launch), then
+   the operands copied by ``cp.async`` into a ring of 3 or 4 shared-memory slots
+   (``num_stages``). fp16 4096^3 runs every step; the other sizes and dtypes the best register
+   step and the ``cp.async`` steps.
    fp16 and bf16, 4096^3 and 8192^3 (the last step only, beyond fp16 4096^3).
 
 Without a GPU the script prints what ptxas reports for each mini_compiler configuration
@@ -50,8 +53,15 @@ STEPS = [
     # launch); registers allow no second stage at this tile size
     ("tile 128x256x64, 8 warps, dynamic shared memory, num_stages 1", 128, 256, 64, 8, swizzle,
      1),
+    # from here the operands go from global to shared memory by cp.async, through a ring of
+    # num_stages slots (dynamic shared memory: 96 KB and more)
+    ("+ cp.async, 3 stages (128x128x64, 8 warps)", 128, 128, 64, 8, swizzle, 3),
+    ("+ cp.async, 4 stages (128x128x64, 8 warps)", 128, 128, 64, 8, swizzle, 4),
+    ("+ cp.async, 3 stages, tile 128x256x64, 8 warps", 128, 256, 64, 8, swizzle, 3),
 ]
-BEST = STEPS[4]  # the default configuration of the correctness checks and of 8192^3, bf16
+# Checked for correctness, and timed at every size and dtype: the best register-pipelined step
+# and every cp.async step.
+CHECKED = [STEPS[4]] + [step for step in STEPS if step[-1] >= 3]
 CHECK_SHAPES = [(1000, 1000, 1000), (4097, 513, 1031), (1, 77, 300)]
 
 
@@ -59,14 +69,14 @@ def cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def run_mini(a, b, c, activation, block, num_warps):
+def run_mini(a, b, c, activation, block, num_warps, num_stages=2):
     """One launch of the lesson's kernel through mini_compiler's ``kernel[grid](...)``."""
     (m, k), n = a.shape, b.shape[1]
     bm, bn, bk = block
     KERNEL[(cdiv(m, bm) * cdiv(n, bn),)](
         a, b, c, m, n, k, a.stride(0), a.stride(1), b.stride(0), b.stride(1), c.stride(0),
         c.stride(1), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_SIZE=8, ACTIVATION=activation,
-        EVEN_K=k % bk == 0, num_warps=num_warps)
+        EVEN_K=k % bk == 0, num_warps=num_warps, num_stages=num_stages)
     return c
 
 
@@ -111,6 +121,14 @@ def first_look(device) -> dict:
 
 def check_correctness(device) -> list[dict]:
     results = []
+    for label, bm, bn, bk, warps, _, stages in CHECKED:
+        for row in check_configuration((bm, bn, bk), warps, stages, device):
+            results.append({"configuration": label, **row})
+    return results
+
+
+def check_configuration(block, warps, stages, device) -> list[dict]:
+    results = []
     for (m, n, k) in CHECK_SHAPES:
         for dtype in (torch.float16, torch.bfloat16):
             for activation in (None, "leaky_relu"):
@@ -120,8 +138,7 @@ def check_correctness(device) -> list[dict]:
                     b = (torch.randn(n, k, device=device, dtype=dtype).t() if transposed
                          else torch.randn(k, n, device=device, dtype=dtype))
                     c = torch.full((m, n), float("nan"), device=device, dtype=dtype)
-                    _, bm, bn, bk, warps, _, _ = BEST
-                    run_mini(a, b, c, activation, (bm, bn, bk), warps)
+                    run_mini(a, b, c, activation, block, warps, stages)
                     want = reference(a, b, activation)
                     rtol, atol = tolerance(dtype, k)
                     error = (c.double() - want).abs()
@@ -158,7 +175,7 @@ def measure_speed(device) -> list[dict]:
                     b.stride(1), c.stride(0), c.stride(1), BLOCK_M=128, BLOCK_N=256, BLOCK_K=64,
                     GROUP_SIZE=8, ACTIVATION=None, EVEN_K=True, num_warps=8, num_stages=3)
             entry["triton"] = tflops(size, size, size, do_bench(triton_run, return_mode="median"))
-            steps = STEPS if (dtype == torch.float16 and size == 4096) else [BEST]
+            steps = STEPS if (dtype == torch.float16 and size == 4096) else CHECKED
             entry["mini_compiler"] = {}
             for label, bm, bn, bk, warps, rule, stages in steps:
                 launch = mini_launcher(a, b, c, (bm, bn, bk), warps, rule, stages)

@@ -118,10 +118,13 @@ class Interpreter:
             return self.run_while(op, env)
         if name in ("tile.debug_barrier", "gpu.barrier"):
             return []  # one program at a time: every thread is always "there"
-        rt = op.result.type
         handler = OPS[name].semantics if name in OPS else None
         if handler is None:
             raise InterpreterError(f"the interpreter does not know {name}")
+        if not op.results:  # an effect only (gpu.async_copy...)
+            handler(self, op, vals)
+            return []
+        rt = op.result.type
         out = handler(self, op, vals)
         return [convert(np.broadcast_to(out, rt.shape) if np.shape(out) != rt.shape else out,
                         rt.element)]

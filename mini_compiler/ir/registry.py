@@ -174,6 +174,21 @@ for _op in (
           semantics=S._local_load),
     OpDef("gpu.barrier", "gpu", "", "none", "bar.sync: every thread of the block waits",
           pure=False),
+    OpDef("gpu.alloc_ring", "gpu", "{num_stages}", "tile<num_stages x M x K>, a #shared ring",
+          "num_stages shared-memory slots for one tl.dot operand", pure=False,
+          semantics=S._alloc_ring),
+    OpDef("gpu.async_copy", "gpu", "ring r, slot s (i32), pointers p, mask m", "none",
+          "cp.async: global memory straight into slot s (zeros where m is off)", pure=False,
+          semantics=S._async_copy),
+    OpDef("gpu.async_commit", "gpu", "", "none",
+          "cp.async.commit_group: the copies issued since form one group", pure=False,
+          semantics=S._nothing),
+    OpDef("gpu.async_wait", "gpu", "{pending}", "none",
+          "cp.async.wait_group pending, then bar.sync: all but the newest groups have landed",
+          pure=False, semantics=S._nothing),
+    OpDef("gpu.ring_load", "gpu", "ring r, slot s (i32)", "tile<M x K> in a #dot_op layout",
+          "read slot s into tensor-core fragments (ldmatrix)", pure=False,
+          semantics=S._ring_load),
 ):
     register(_op)
 

@@ -273,3 +273,61 @@ def _convert_layout(interp, op, vals):
     if "smem_offset" in op.attrs:
         _write_shared(interp, op, np.broadcast_to(x, op.result.type.shape))
     return x
+
+
+# ----- the asynchronous copies of a pipelined tl.dot loop (gpu.pipeline_loads) ----------------
+# A ring of ``num_stages`` shared-memory slots per dot operand: ``gpu.async_copy`` loads a tile
+# from global memory straight into one slot (masked-off elements read as zero), ``gpu.ring_load``
+# reads a slot back. Programs run one at a time here and a copy completes at once, so
+# ``gpu.async_commit`` and ``gpu.async_wait`` change nothing. Before the allocator the ring is a
+# numpy array of shape (num_stages, *slot); once it has ``smem_offset`` its slots live in the
+# simulated shared memory, slot ``s`` at ``smem_offset + s * slot bytes``, in its ``#shared``
+# layout, so a wrong slot, offset or swizzle shows in the result.
+def _alloc_ring(interp, op, vals):
+    return np.zeros(op.result.type.shape, numpy_dtype(op.result.type.element))
+
+
+def _ring_slot_view(interp, ring_op, slot: int) -> np.ndarray:
+    element = ring_op.result.type.element
+    storage = np.dtype(STORAGE_DTYPES[element.name])
+    slot_shape = ring_op.result.type.shape[1:]
+    slot_bytes = int(np.prod(slot_shape)) * storage.itemsize
+    start = ring_op.attrs["smem_offset"] + slot * slot_bytes
+    return _shared_memory(interp)[start:start + slot_bytes].view(storage)
+
+
+def _async_copy(interp, op, vals):
+    """``gpu.async_copy ring, slot, pointers, mask``: the slot receives the tile (zeros where
+    the mask is off), read as ``tile.load`` reads it (bounds checked)."""
+    ring, slot, pointers, mask = vals
+    ring_op = op.operands[0].owner
+    shape = op.operands[0].type.shape[1:]
+    element = op.operands[2].type.element.pointee
+    addresses = np.broadcast_to(pointers, shape).astype(np.int64)
+    on = np.broadcast_to(np.asarray(mask, bool), shape)
+    which = interp._access(op, addresses, on, element, "load")
+    tile = np.zeros(shape, numpy_dtype(element))
+    for sel, data, index in interp._per_buffer(addresses, on, which, element,
+                                               STORAGE_DTYPES[element.name]):
+        tile[sel] = _from_storage(data[index], element)
+    slot = int(slot)
+    if "smem_offset" in ring_op.attrs:
+        view = _ring_slot_view(interp, ring_op, slot)
+        view[_element_offsets(ring_op.layout, shape)] = _to_storage(tile, element)
+    else:
+        ring[slot] = tile
+
+
+def _ring_load(interp, op, vals):
+    ring, slot = vals
+    ring_op = op.operands[0].owner
+    element = op.result.type.element
+    if "smem_offset" in ring_op.attrs:
+        view = _ring_slot_view(interp, ring_op, int(slot))
+        return _from_storage(view[_element_offsets(ring_op.layout, op.result.type.shape)],
+                             element)
+    return ring[int(slot)]
+
+
+def _nothing(interp, op, vals):
+    return None

@@ -28,11 +28,12 @@ from ...ir.ops import Function
 from ...ir.printer import print_function
 from ...passes.gpu.allocate_shared_memory import PlaceRule, allocate_shared_memory, place_buffers
 from ...passes.gpu.assign_layouts import assign_layouts
+from ...passes.gpu.async_pipeline import pipeline_async
 from ...passes.gpu.axis_info import analyse_axis_info
 from ...passes.gpu.coalesce import VectorWidthRule, coalesce, vector_width
 from ...passes.gpu.insert_barriers import insert_barriers
 from ...passes.gpu.mma_layouts import SwizzleRule, swizzle
-from ...passes.gpu.pipeline_loads import NUM_STAGES, pipeline_loads
+from ...passes.gpu.pipeline_loads import NUM_STAGES
 from ...passes.pipeline import PassManager
 from . import nvvm
 from .driver import (
@@ -196,7 +197,7 @@ def gpu_passes(options: GpuOptions) -> list[tuple[str, Callable[[Function], Func
         return fn
 
     def pipeline(fn: Function) -> Function:
-        return pipeline_loads(fn, options.num_stages)
+        return pipeline_async(fn, options.num_stages)
 
     return [("gpu.pipeline_loads", pipeline), ("gpu.coalesce", coalesce_accesses),
             ("gpu.assign_layouts", layouts),

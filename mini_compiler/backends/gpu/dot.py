@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from llvmlite import ir
 
-from ...ir.ops import Op, dot_parts
+from ...ir.ops import Op, Value, dot_parts
 from ...passes.gpu.layouts import BlockedLayout, elements_per_thread
 from ...passes.gpu.mma_layouts import (
     INSTR_K,
@@ -112,6 +112,61 @@ class DotLowering:
             alloc.layout, op.result.type.shape, alloc.attrs["smem_offset"],
             llvm_core.memory_type(element).width // 8 if element.name == "bf16"
             else element.size_bytes, op.layout)
+
+    # ----- the cp.async pipeline's rings (passes/gpu/async_pipeline.py) ------------------------
+    def lower_alloc_ring(self, op: Op) -> None:
+        self.values[op.result] = op  # no code: the copies and reads find the ring's bytes
+
+    def _slot_offset(self, ring: Op, slot: Value) -> IRInt:
+        """The byte offset of slot ``slot`` (an i32 known when the kernel runs) of ``ring``."""
+        slot_bytes = ring.result.type.numel // ring.attrs["num_stages"] * 2
+        return self.ir_int(self.scalar(slot)) * slot_bytes + ring.attrs["smem_offset"]
+
+    def lower_async_copy(self, op: Op) -> None:
+        """Each thread copies its elements of the tile, a group of consecutive ones per
+        ``cp.async`` (16 bytes: 8 fp16), to the places the ring's swizzled layout gives them;
+        masked-off groups are zero-filled. A group too narrow for ``cp.async`` (2 bytes: a mask
+        or an alignment that allows only single elements) is loaded and stored instead, which
+        the wait's barrier orders just as well."""
+        ring_value, slot, pointers, mask = op.operands
+        ring: Op = ring_value.owner
+        shared: SharedLayout = ring.layout
+        shape = ring.result.type.shape[1:]
+        element = ring.result.type.element
+        stored = llvm_core.memory_type(element)
+        b = self.builder
+        base = self._slot_offset(ring, slot)
+        pointer_tile, masks = self.tile(pointers), self.tile(mask).values
+        width, groups = self._groups(op, pointer_tile)
+        if shared.order[0] != 1:  # consecutive registers are not consecutive in shared memory
+            width, groups = 1, [range(i, i + 1) for i in range(len(pointer_tile.values))]
+        coordinates = self.coordinates(pointer_tile.layout, shape)
+        for group in groups:
+            first = group[0]
+            coordinate = tuple(self.ir_int(c) for c in coordinates[first])
+            offset = shared.element_offset(shape, coordinate) * 2 + base
+            if width * 2 >= 4:
+                nvvm.cp_async(b, self.shared_byte_address(offset), pointer_tile.values[first],
+                              width * 2, masks[first])
+                continue
+            (value,) = nvvm.predicated_load(b, pointer_tile.values[first], masks[first],
+                                            [ir.Constant(stored, 0)])
+            b.store(value, self.shared_address(as_value(offset)), align=2)
+
+    def lower_async_commit(self, op: Op) -> None:
+        nvvm.cp_async_commit(self.builder)
+
+    def lower_async_wait(self, op: Op) -> None:
+        """Wait for all but the newest ``pending`` groups, then for every thread: each
+        thread's copies have landed, so all of them are visible to every thread."""
+        nvvm.cp_async_wait(self.builder, op.attrs["pending"])
+        nvvm.barrier(self.builder)
+
+    def lower_ring_load(self, op: Op) -> None:
+        ring: Op = op.operands[0].owner
+        self.values[op.result] = SharedOperand(
+            ring.layout, op.result.type.shape, self._slot_offset(ring, op.operands[1]), 2,
+            op.layout)
 
     # ----- the dot -----------------------------------------------------------------------------
     def _fragments(self, operand: SharedOperand, outer_start, outer_step, k_start,

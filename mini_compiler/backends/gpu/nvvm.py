@@ -330,6 +330,36 @@ def predicated_store(builder: ir.IRBuilder, address: ir.Value, predicate: ir.Val
     builder.call(inline, [address, predicate, *words])
 
 
+# ----- asynchronous copies (cp.async, sm_80 and later) ----------------------------------------
+def cp_async(builder: ir.IRBuilder, shared_address: ir.Value, source: ir.Value, nbytes: int,
+             predicate: ir.Value) -> None:
+    """``cp.async.{cg|ca}.shared.global [dst], [src], nbytes, src_size``: copy ``nbytes`` (4, 8
+    or 16) from global memory to shared memory (``shared_address``, 32-bit) without waiting and
+    without registers. ``src_size`` is ``nbytes`` where ``predicate`` holds, else 0: nothing is
+    read and the destination is filled with zeros. ``.cg`` (16 bytes only) skips the L1 cache."""
+    cache = "cg" if nbytes == 16 else "ca"
+    size = builder.select(predicate, ir.Constant(i32, nbytes), ir.Constant(i32, 0))
+    asm = f"cp.async.{cache}.shared.global [ $0 ], [ $1 ], {nbytes}, $2;"
+    fn_type = ir.FunctionType(ir.VoidType(), [i32, global_ptr, i32])
+    builder.call(ir.InlineAsm(fn_type, asm, "r,l,r", side_effect=True),
+                 [shared_address, source, size])
+
+
+def cp_async_commit(builder: ir.IRBuilder) -> None:
+    """``cp.async.commit_group``: the copies this thread issued since the last commit form a
+    group."""
+    fn_type = ir.FunctionType(ir.VoidType(), [])
+    builder.call(ir.InlineAsm(fn_type, "cp.async.commit_group;", "", side_effect=True), [])
+
+
+def cp_async_wait(builder: ir.IRBuilder, pending: int) -> None:
+    """``cp.async.wait_group pending``: wait until at most ``pending`` of this thread's groups
+    are still in flight (the older ones have landed in shared memory)."""
+    fn_type = ir.FunctionType(ir.VoidType(), [])
+    builder.call(ir.InlineAsm(fn_type, f"cp.async.wait_group {pending};", "",
+                              side_effect=True), [])
+
+
 # ----- tensor cores ----------------------------------------------------------------------------
 def shared_address_32(builder: ir.IRBuilder, pointer: ir.Value) -> ir.Value:
     """A shared-memory pointer as the 32-bit address PTX's ``.shared`` instructions take."""

@@ -10,6 +10,8 @@ Which ops own a buffer:
 
 * ``gpu.local_alloc`` (a ``tl.dot`` operand): written there, read by its ``gpu.local_load``;
   live from the one to the last of the other;
+* ``gpu.alloc_ring`` (the ``num_stages`` slots of a dot operand in a ``cp.async`` pipeline):
+  live from before the loop until the ``gpu.async_wait`` after it;
 * ``gpu.convert_layout`` (a tile changing layouts goes through shared memory) and a
   ``tile.reduce`` whose reduced dimension is spread over several warps (each warp leaves its
   partial results for the others): scratch, written and read inside the op itself.
@@ -32,10 +34,11 @@ from dataclasses import dataclass
 
 from ...ir.ops import Block, Function, Op, Value
 from .assign_layouts import CONVERT_LAYOUT
-from .dot_layouts import LOCAL_ALLOC, LOCAL_LOAD
+from .dot_layouts import LOCAL_ALLOC, LOCAL_LOAD, RING_LOAD
 from .layouts import distinct_warps
 
 ALIGNMENT = 16  # bytes: ldmatrix rows and 128-bit accesses
+ALLOC_RING = "gpu.alloc_ring"  # num_stages slots of a dot operand (.async_pipeline)
 
 
 def element_bytes(element) -> int:
@@ -47,7 +50,7 @@ def element_bytes(element) -> int:
 
 def buffer_bytes(op: Op) -> int:
     """The shared memory ``op`` owns (0 for most ops)."""
-    if op.name == LOCAL_ALLOC:  # fp16/bf16 operands, 2 bytes each
+    if op.name in (LOCAL_ALLOC, ALLOC_RING):  # fp16/bf16 operands, 2 bytes each
         return op.result.type.numel * 2
     if op.name == CONVERT_LAYOUT:  # bf16 goes as its 16 bits here
         value = op.result
@@ -161,12 +164,14 @@ def live_buffers(fn: Function) -> list[tuple[LiveBuffer, Op]]:
         if not size:
             continue
         end = number
-        if op.name == LOCAL_ALLOC:
+        if op.name in (LOCAL_ALLOC, ALLOC_RING):
+            # a ring's copies may still land until the ``gpu.async_wait`` after its loop
+            after = 1 if op.name == ALLOC_RING else 0
             for use, use_loops in _reads(op, users, table):
                 end = max(end, use)
                 for loop in use_loops:  # used in a loop the buffer was made outside of
                     if loop not in loops:
-                        end = max(end, table["end"][id(loop)])
+                        end = max(end, table["end"][id(loop)] + after)
         name = f"%{op.result.name_hint or number}" if op.results else f"op{number}"
         found.append((LiveBuffer(f"#{len(found)} {name}"[:12], align(size), number, end), op))
     return found
@@ -179,7 +184,7 @@ def _reads(alloc: Op, users: dict, table: dict) -> list[tuple[int, tuple]]:
     for number, loops in users.get(alloc.result, []):
         reads.append((number, loops))
         load = table["ops"][number][1]
-        if load.name == LOCAL_LOAD:
+        if load.name in (LOCAL_LOAD, RING_LOAD):
             reads.extend(users.get(load.result, []))
     return reads
 

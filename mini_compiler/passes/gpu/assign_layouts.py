@@ -40,7 +40,7 @@ from ...ir.ops import (
 from ...ir.registry import family_of
 from .dot_layouts import DotPlacement, transposed
 from .layouts import BlockedLayout, Layout, SliceLayout, choose_blocked_layout
-from .mma_layouts import SwizzleRule, swizzle
+from .mma_layouts import SwizzleRule, shared_layout_for, swizzle
 
 # Ops that can produce their result in any layout at no cost (no data comes from other threads).
 FREE_OPS = frozenset(("tile.arange", "tile.full", "tile.splat"))
@@ -54,6 +54,7 @@ def follows(name: str) -> bool:
     return name in FOLLOWING_OPS or family_of(name) in ("binary", "comparison", "unary")
 UNSUPPORTED_ON_GPU = ("tile.scan", "tile.reshape", "tile.atomic_add")
 CONVERT_LAYOUT = "gpu.convert_layout"
+RING_OPS = frozenset(("gpu.alloc_ring", "gpu.async_copy", "gpu.ring_load"))
 
 
 def layout_of(value: Value) -> Layout | None:
@@ -77,6 +78,8 @@ class _Assigner:
         self.dots = DotPlacement(fn, num_warps, swizzle_rule)
         largest: dict[int, tuple[int, ...]] = {}
         for op in walk_ops(fn.body):
+            if op.name == "gpu.alloc_ring":
+                continue  # a ring's slots are sized like the dot operand they hold
             if op.name in UNSUPPORTED_ON_GPU:
                 raise CompilationError(
                     f"the GPU back end does not lower {op.name} yet", op.loc, fn.name,
@@ -161,6 +164,9 @@ class _Assigner:
                 if op.layout is not None:
                     self.coerce(block, op, index, op.layout)
             return
+        if name in RING_OPS:
+            self.assign_ring_op(block, op)
+            return
         if name == "tile.for":
             self.assign_loop(op)
             return
@@ -220,6 +226,20 @@ class _Assigner:
             for index in range(len(op.operands)):
                 self.coerce(block, op, index, op.layout)
 
+
+    def assign_ring_op(self, block: Block, op: Op) -> None:
+        """The ``cp.async`` pipeline's rings (:mod:`.async_pipeline`): a copy moves each
+        thread's elements in the layout of its pointers; the ring it fills gets the ``#shared``
+        layout of a dot operand with that order (so each thread writes whole 16-byte chunks);
+        a ``gpu.ring_load`` gets its ``#dot_op`` layout from the dot that reads it."""
+        if op.name != "gpu.async_copy":
+            return
+        pointers = op.operands[2]
+        op.layout = self.layout(pointers) or self.default(pointers)
+        self.coerce(block, op, 3, op.layout)
+        ring = op.operands[0].owner
+        if ring.layout is None:
+            ring.layout = shared_layout_for(op.layout.order, 2, self.dots.swizzle_rule)
 
     def assign_loop(self, op: Op) -> None:
         """Carried values keep the layout of their initial value through the loop."""

@@ -63,6 +63,8 @@ def coalesce(fn: Function, axis_info: dict, rule: VectorWidthRule = vector_width
             pointers, mask, _ = load_parts(op)
         elif op.name == "tile.store":
             pointers, _, mask = store_parts(op)
+        elif op.name == "gpu.async_copy":  # ring, slot, pointers, mask
+            pointers, mask = op.operands[2], op.operands[3]
         else:
             continue
         if pointers.type.is_scalar:

@@ -30,6 +30,7 @@ from .mma_layouts import (
 
 LOCAL_ALLOC = "gpu.local_alloc"
 LOCAL_LOAD = "gpu.local_load"
+RING_LOAD = "gpu.ring_load"  # a slot of a cp.async ring (.async_pipeline)
 TENSOR_CORE_INPUTS = ("f16", "bf16")
 
 
@@ -92,6 +93,10 @@ class DotPlacement:
         op.layout = layout
         allocs = []
         for index in (0, 1):
+            owner = op.operands[index].owner
+            if isinstance(owner, Op) and owner.name == RING_LOAD:  # already in shared memory
+                owner.layout = DotOperandLayout(index, layout)
+                continue
             source = assigner.layout(op.operands[index])
             if not isinstance(source, BlockedLayout):
                 source = assigner.default(op.operands[index])
@@ -101,10 +106,10 @@ class DotPlacement:
             alloc = Op(LOCAL_ALLOC, [value], [], loc=op.loc,
                        layout=shared_layout_for(source.order, element_bytes, self.swizzle_rule))
             alloc.results = [Value(value.type, value.name_hint, alloc)]
-            allocs.append(alloc)
+            allocs.append((index, alloc))
         position = block.ops.index(op)
-        block.ops[position:position] = allocs
-        for index, alloc in enumerate(allocs):
+        block.ops[position:position] = [alloc for _, alloc in allocs]
+        for index, alloc in allocs:
             load = Op(LOCAL_LOAD, [alloc.result], [], loc=op.loc,
                       layout=DotOperandLayout(index, layout))
             load.results = [Value(alloc.result.type, alloc.result.name_hint, load)]

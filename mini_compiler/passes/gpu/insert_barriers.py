@@ -13,7 +13,14 @@ wait for the other threads' accesses to the same bytes. Each op that touches sha
 ``tile.dot``                reads its operands' buffers (the fragments are loaded there)
 ``gpu.convert_layout``,     write and read their scratch buffer (the barrier between the
 ``tile.reduce``             two is inside the op)
+``gpu.alloc_ring``          writes its ring (the copies before the loop fill it)
+``gpu.ring_load``           reads its ring
 ==========================  ====================================================
+
+The ``cp.async`` pipeline (:mod:`.async_pipeline`) brings its own synchronisation: each
+``gpu.async_wait`` ends with a barrier (so it counts as one here, and a loop body that starts
+with it needs no other), and a ``gpu.async_copy`` in the loop writes the slot that every thread
+finished reading before that barrier, so it races with nothing since.
 
 Walking the ops in order and remembering what was accessed since the last barrier, a barrier
 goes before an op when it would read bytes written since (read after write: the data may not be
@@ -28,6 +35,7 @@ from __future__ import annotations
 from ...ir.ops import Block, Function, Op, walk_ops
 
 BARRIER = "gpu.barrier"
+ASYNC_WAIT = "gpu.async_wait"
 
 Span = tuple[int, int]
 
@@ -41,15 +49,18 @@ def _span(op: Op) -> Span | None:
 
 def accesses(op: Op) -> tuple[list[Span], list[Span]]:
     """(ranges ``op`` reads, ranges it writes) of shared memory."""
-    if op.name == "gpu.local_alloc":
+    if op.name in ("gpu.local_alloc", "gpu.alloc_ring"):
         return [], [s for s in (_span(op),) if s]
-    if op.name in ("gpu.local_load", "tile.dot"):
+    if op.name == "gpu.async_copy":
+        return [], []  # into the slot the last gpu.async_wait freed (see the docstring)
+    if op.name in ("gpu.local_load", "gpu.ring_load", "tile.dot"):
         reads = []
         for operand in op.operands:
             source = operand.owner
-            if isinstance(source, Op) and source.name == "gpu.local_load":
+            if isinstance(source, Op) and source.name in ("gpu.local_load", "gpu.ring_load"):
                 source = source.operands[0].owner
-            if isinstance(source, Op) and source.name == "gpu.local_alloc" and _span(source):
+            if isinstance(source, Op) and source.name in ("gpu.local_alloc", "gpu.alloc_ring") \
+                    and _span(source):
                 reads.append(_span(source))
         return reads, []
     span = _span(op)
@@ -69,7 +80,7 @@ def needs_barrier(reads: list[Span], writes: list[Span], read_since: list[Span],
 
 def _insert(block: Block, read_since: list[Span], written_since: list[Span]) -> None:
     for op in list(block.ops):
-        if op.name == BARRIER:
+        if op.name in (BARRIER, ASYNC_WAIT):  # a gpu.async_wait ends with bar.sync
             read_since.clear()
             written_since.clear()
             continue
@@ -78,7 +89,7 @@ def _insert(block: Block, read_since: list[Span], written_since: list[Span]) -> 
                 inner = [accesses(o) for o in walk_ops(region)]
                 reads = [s for r, _ in inner for s in r]
                 writes = [s for _, w in inner for s in w]
-                if reads or writes:
+                if (reads or writes) and not (region.ops and region.ops[0].name == ASYNC_WAIT):
                     region.ops.insert(0, Op(BARRIER, [], [], loc=op.loc))
                     _insert(region, [], [])
                     read_since.extend(reads)

@@ -213,3 +213,46 @@ def test_a_notebook_with_another_machine_s_metadata_is_caught(jupyterlab):
     assert result["dirty"] is True
     assert saved != text
     assert nbformat.reads(saved, as_version=4).metadata["kernelspec"] == nm.KERNELSPEC
+
+
+# Open a notebook, wait for its first markdown cell to render, and report its folded answers: how
+# many <details> blocks the cell shows, their summaries, whether they start closed, and whether a
+# click on a summary opens one (JupyterLab sanitises markdown HTML; <details> must survive it).
+READ_FOLDED_ANSWERS = """(async () => {
+  const app = window.jupyterapp;
+  const widget = await app.commands.execute('docmanager:open', {path: %s});
+  await widget.context.ready;
+  await widget.content.fullyRendered;
+  let details = [];
+  for (let i = 0; i < 100 && details.length === 0; i++) {
+    await new Promise(resolve => setTimeout(resolve, 200));
+    details = Array.from(widget.node.querySelectorAll('.jp-MarkdownCell details'));
+  }
+  const summaries = details.map(d => d.querySelector('summary')?.textContent.trim());
+  const closed = details.map(d => !d.open);
+  details[0]?.querySelector('summary')?.click();
+  await new Promise(resolve => setTimeout(resolve, 200));
+  const openedByClick = details.length > 0 && details[0].open;
+  const hiddenText = details.length > 0 && details[1] ? details[1].innerText : '';
+  widget.dispose();
+  return JSON.stringify({count: details.length, summaries, closed, openedByClick, hiddenText});
+})()"""
+
+
+def test_self_check_answers_are_folded_in_jupyterlab(jupyterlab):
+    """The lessons' "Check yourself" answers are <details> blocks: in JupyterLab they must render
+    folded, with their "Answer" summary, and open on a click."""
+    work, browser = jupyterlab
+    lesson = nbformat.read(nm.default_paths()[0], as_version=4)
+    cell = next(c for c in lesson.cells
+                if c.cell_type == "markdown" and "<details>" in c.source)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(cell.source)]
+    nb.metadata["kernelspec"] = nm.KERNELSPEC
+    (work / "self-check.ipynb").write_text(nbformat.writes(nb), encoding="utf-8")
+    result = json.loads(browser.evaluate(READ_FOLDED_ANSWERS % json.dumps("self-check.ipynb")))
+    expected = cell.source.count("<details>")
+    assert result["count"] == expected, result
+    assert result["summaries"] == ["Answer"] * expected
+    assert all(result["closed"]), "an answer is shown before it is asked for"
+    assert result["openedByClick"], "clicking 'Answer' did not open the answer"

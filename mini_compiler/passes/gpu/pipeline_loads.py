@@ -18,9 +18,9 @@ Each pipelined load is cloned twice with the ops it depends on: once before the 
 induction variable at ``lower`` and the carried values at their initial values, and once in the
 body, with the induction variable at ``k + step`` and the carried values at what this iteration
 yields. A load past the last iteration is masked off (``k + step < upper``), so it reads
-nothing. Here the second stage lives in registers: mini_compiler's shared memory is static
-(48 KB), too little for two stages of the lesson's operand tiles in shared memory, which is
-where Triton keeps them (``cp.async``).
+nothing. Here the second stage lives in registers. With ``num_stages`` 3 or more the stages
+live in shared memory instead, filled by ``cp.async`` as Triton does it (:mod:`.async_pipeline`,
+which uses this module's cloning).
 
 A loop is left alone unless it is safe: its body has no store (a load moved earlier must not
 pass a store to the same memory) and what each load depends on can be computed at the top.

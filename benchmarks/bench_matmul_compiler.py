@@ -200,7 +200,8 @@ def ptxas_table() -> None:
                                        4096, 1, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
                                        GROUP_SIZE=8, ACTIVATION=None, EVEN_K=True,
                                        num_warps=warps, num_stages=stages)
-        print(f"{label:<50} {ptxas_report(compiled).kernel()}")
+        print(f"{label:<50} {ptxas_report(compiled).kernel()}, dynamic shared memory "
+              f"{compiled.dynamic_shared_bytes} bytes")
 
 
 def main() -> None:

@@ -21,8 +21,11 @@ from course.exercises import lesson04
 cpu_only = pytest.mark.skipif(configure().on_gpu, reason="Triton runs CPU tensors only in its "
                               "interpreter; on a GPU the other tests run the check in fp16")
 
-RIGHT, NO_DELTA, DELTA_ROW, NO_SCALE, BASE2_SCALE, FP16_PRODUCT, TRANS_K, TRANS_DS, STUB = range(9)
-TILE_DELTA = 9
+# The planted bugs, read as globals inside the kernel below: a compiled (GPU) kernel may read only
+# globals that are tl.constexpr, so they are constexprs (the interpreter would take plain ints).
+RIGHT, NO_DELTA, DELTA_ROW, NO_SCALE, BASE2_SCALE, FP16_PRODUCT, TRANS_K, TRANS_DS, STUB = (
+    tl.constexpr(i) for i in range(9))
+TILE_DELTA = tl.constexpr(9)
 
 
 @triton.jit
@@ -80,7 +83,7 @@ class _WithBug:
         self.bug = bug
 
     def __getitem__(self, grid):
-        return lambda *args, **kwargs: _dq_kernel[grid](*args, BUG=self.bug, **kwargs)
+        return lambda *args, **kwargs: _dq_kernel[grid](*args, BUG=self.bug.value, **kwargs)
 
 
 def test_dq_check_accepts_the_solution(capsys):

@@ -273,8 +273,14 @@ _LAUNCHES = LaunchCache()
 
 # mini_compiler's tile: the fastest measured on the H200 (benchmarks/bench_matmul_compiler.py),
 # and on the CPU the Triton interpreter's.
+# mini_compiler's fastest measured configurations on an H200 (benchmarks/results/nvidia-h200/
+# matmul_compiler.json): operands copied by cp.async into 3 shared-memory stages. With a
+# transposed operand the 128x256 tile spills registers (ptxas), so it takes 128x128.
 MINI_COMPILER_CONFIGS = {
-    "gpu": {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64, "GROUP_SIZE": 8, "num_warps": 8},
+    "gpu": {"BLOCK_M": 128, "BLOCK_N": 256, "BLOCK_K": 64, "GROUP_SIZE": 8, "num_warps": 8,
+            "num_stages": 3},
+    "gpu_transposed": {"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 64, "GROUP_SIZE": 8,
+                       "num_warps": 8, "num_stages": 3},
     "cpu": {"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, "GROUP_SIZE": 4},
 }
 _MINI_COMPILED = {}
@@ -288,7 +294,11 @@ def _mini_compiler_matmul(a, b, c, activation, config):
     if kernel is None:
         kernel = _MINI_COMPILED["kernel"] = mini_compiler.jit(matmul_kernel)
     (M, K), N = a.shape, b.shape[1]
-    config = dict(config or MINI_COMPILER_CONFIGS["gpu" if a.is_cuda else "cpu"])
+    if config is None:
+        row_major = a.stride(1) == 1 and b.stride(1) == 1
+        config = MINI_COMPILER_CONFIGS[
+            "cpu" if not a.is_cuda else "gpu" if row_major else "gpu_transposed"]
+    config = dict(config)
     config.setdefault("EVEN_K", K % config["BLOCK_K"] == 0)
     grid = (triton.cdiv(M, config["BLOCK_M"]) * triton.cdiv(N, config["BLOCK_N"]),)
     kernel[grid](a, b, c, M, N, K, a.stride(0), a.stride(1), b.stride(0), b.stride(1),

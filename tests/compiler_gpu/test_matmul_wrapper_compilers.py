@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from .conftest import needs_gpu
+from .conftest import needs_gpu, needs_ptxas
 
 
 def _check(device, dtype, m, n, k, transposed):
@@ -24,6 +24,11 @@ def _check(device, dtype, m, n, k, transposed):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 @pytest.mark.parametrize("m,n,k,transposed", [(100, 67, 93, False), (1, 77, 300, True)])
 def test_mini_compiler_on_the_cpu(dtype, m, n, k, transposed):
+    from course.env import configure
+
+    if configure().device != "cpu":
+        pytest.skip("where there is a GPU the course's wrappers take GPU tensors (the GPU tests "
+                    "below); COURSE_DEVICE=cpu runs this one there")
     _check("cpu", dtype, m, n, k, transposed)
 
 
@@ -40,3 +45,27 @@ def test_an_unknown_compiler_is_refused():
 
     with pytest.raises(ValueError, match="not one of"):
         matmul(torch.ones(2, 2), torch.ones(2, 2), compiler="nvcc")
+
+
+@needs_ptxas
+@pytest.mark.parametrize("transposed", [False, True])
+def test_the_wrapper_s_gpu_tiles_assemble_without_spills(transposed):
+    """The wrapper's GPU configurations (the fastest measured, cp.async in 3 stages) compile to
+    PTX that ptxas assembles with no spills and no stack: 128x256 for row-major operands,
+    128x128 where B is transposed (128x256 would spill there)."""
+    from course.kernels.matmul import MINI_COMPILER_CONFIGS, matmul_kernel
+    from mini_compiler.backends.gpu import compile_for_gpu, ptxas_report
+
+    config = dict(MINI_COMPILER_CONFIGS["gpu_transposed" if transposed else "gpu"])
+    m = n = k = 4096
+    a = torch.empty(m, k, dtype=torch.float16)
+    b = torch.empty(n, k, dtype=torch.float16).t() if transposed else torch.empty(
+        k, n, dtype=torch.float16)
+    c = torch.empty(m, n, dtype=torch.float16)
+    compiled = compile_for_gpu(matmul_kernel, a, b, c, m, n, k, a.stride(0), a.stride(1),
+                               b.stride(0), b.stride(1), c.stride(0), c.stride(1),
+                               ACTIVATION="leaky_relu", EVEN_K=True, **config)
+    report = ptxas_report(compiled).kernel()
+    assert report.spill_store_bytes == report.spill_load_bytes == 0, report
+    assert report.stack_frame_bytes == 0, report
+    assert "cp.async" in compiled.ptx and "mma.sync" in compiled.ptx

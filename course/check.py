@@ -107,7 +107,8 @@ def _pattern(where: torch.Tensor, shape: tuple[int, ...], n: int) -> str:
             )
     if 2 * count > n:
         return f" Most elements ({100 * count / n:.0f}%) are wrong: check the formula itself."
-    if int(where[0]) > 0 and count == n - int(where[0]):
+    one_per_row = len(shape) >= 2 and shape[-1] == 1  # then the "tail" is just the last row
+    if not one_per_row and int(where[0]) > 0 and count == n - int(where[0]):
         return " Only the tail is wrong: check the mask at the end of the tensor."
     return ""
 

@@ -12,6 +12,7 @@ import nbformat
 import pytest
 
 import course.widgets.attention_tiles
+import course.widgets.fragment_view
 import course.widgets.grouped_order
 import course.widgets.layout_view
 import course.widgets.online_softmax
@@ -28,6 +29,7 @@ VIEWS = {
     "layout_view": course.widgets.layout_view.layout_view,
     "grouped_order_view": course.widgets.grouped_order.grouped_order_view,
     "attention_tiles": course.widgets.attention_tiles.attention_tiles,
+    "fragment_view": course.widgets.fragment_view.fragment_view,
 }
 
 
@@ -76,6 +78,8 @@ def test_static_views_show_other_values_beside_the_default():
     assert "The same vector with BLOCK_SIZE = 32" in static_view("program_map")
     assert static_view("online_softmax_view").count("step = ") == 3
     assert "The three masks side by side" in static_view("attention_tiles")
+    assert "The same dot with num_warps = 1" in static_view("fragment_view")
+    assert "cannot be split" not in static_view("fragment_view")
 
 
 def test_an_unknown_view_is_named_in_the_error():

@@ -82,3 +82,16 @@ def fragment_view(block_m: int = 32, block_n: int = 16, block_k: int = 16, num_w
         w.observe(redraw, names="value")
     return widgets.VBox([widgets.HBox([m_w, n_w, k_w]), widgets.HBox([warps_w, lane_w]),
                          picture])
+
+
+def fragment_static(block_m: int = 32, block_n: int = 16, block_k: int = 16, num_warps: int = 2,
+                    lane: int = 5) -> str:
+    """The view's picture at these values, for pages that cannot run Python (the book), and the
+    same dot with another number of warps beside it: the warps split the accumulator between
+    them, while each lane's 16x8 pattern stays the same."""
+    pictures = fragments_html(block_m, block_n, block_k, num_warps, lane)
+    for other in (num_warps // 2, num_warps * 2):
+        if other >= 1 and other != num_warps and choose_mma_layout(block_m, block_n, other):
+            return pictures + (f"<p><b>The same dot with num_warps = {other}</b></p>"
+                               + fragments_html(block_m, block_n, block_k, other, lane))
+    return pictures

@@ -9,6 +9,7 @@ a few other values side by side. :func:`static_view` finds the twin by the view'
 from __future__ import annotations
 
 from .attention_tiles import attention_tiles_static
+from .fragment_view import fragment_static
 from .grouped_order import grouped_order_static
 from .layout_view import layout_static
 from .online_softmax import online_softmax_static
@@ -20,6 +21,7 @@ STATIC_VIEWS = {
     "layout_view": layout_static,
     "grouped_order_view": grouped_order_static,
     "attention_tiles": attention_tiles_static,
+    "fragment_view": fragment_static,
 }
 
 INTERACTIVE_NOTE = (

@@ -182,11 +182,27 @@ class DotLowering:
                                            + operand.byte_offset)
         return nvvm.ldmatrix(self.builder, address, count, trans)
 
+    def _packed_fragment(self, a: ThreadTile, element, mr: int, kr: int,
+                         reps_k: int) -> list[ir.Value]:
+        """The four 32-bit A registers of piece (``mr``, ``kr``) from a ``#dot_op<a>`` tile in
+        registers: its values run (repetition, k step, register, half), two halves a register
+        (``mma_layouts.operand_coordinates``), packed as the instruction wants them."""
+        b = self.builder
+        registers = []
+        for r in range(4):
+            first = ((mr * reps_k + kr) * 4 + r) * 2
+            halves = [llvm_core.to_memory(b, v, element) for v in a.values[first:first + 2]]
+            pair = ir.Constant(ir.VectorType(halves[0].type, 2), ir.Undefined)
+            for h, half in enumerate(halves):
+                pair = b.insert_element(pair, half, self.const(h))
+            registers.append(b.bitcast(pair, ir.IntType(32)))
+        return registers
+
     def lower_dot(self, op: Op) -> None:
         a_value, b_value, acc_value = dot_parts(op)
         a, bb = self.values[a_value], self.values[b_value]
-        assert isinstance(a, SharedOperand) and isinstance(bb, SharedOperand), \
-            "the GPU passes stage dot operands through shared memory"
+        assert isinstance(bb, SharedOperand), "the GPU passes stage B through shared memory"
+        assert isinstance(a, (SharedOperand, ThreadTile)), "A: shared memory or fragments"
         layout: MmaLayout = op.layout
         wm, wn = layout.warps_per_block
         m, n = op.result.type.shape
@@ -200,8 +216,13 @@ class DotLowering:
         warp_m, warp_n = warp // wn, warp % wn
         kind = "bf16" if op.operands[0].type.element.name == "bf16" else "f16"
         for k_start in range(0, k, INSTR_K):
-            a_fragments = [self._fragments(a, mr * INSTR_M * wm + warp_m * INSTR_M, 0, k_start, 4)
-                           for mr in range(reps_m)]
+            if isinstance(a, ThreadTile):  # already in registers (P of attention)
+                a_fragments = [self._packed_fragment(a, op.operands[0].type.element, mr,
+                                                    k_start // INSTR_K, k // INSTR_K)
+                               for mr in range(reps_m)]
+            else:
+                a_fragments = [self._fragments(a, mr * INSTR_M * wm + warp_m * INSTR_M, 0,
+                                               k_start, 4) for mr in range(reps_m)]
             b_fragments: list[list[ir.Value]] = []
             for nr in range(0, reps_n, 2):
                 outer = nr * INSTR_N * wn + warp_n * INSTR_N

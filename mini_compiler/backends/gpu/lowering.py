@@ -31,6 +31,7 @@ from ...errors import CompilationError
 from ...ir.ops import Function, Op, Value, load_parts, store_parts
 from ...ir.types import ScalarType
 from ...passes.gpu.layouts import (
+    BlockedLayout,
     Layout,
     SliceLayout,
     element_coordinates,
@@ -40,6 +41,7 @@ from ...passes.gpu.layouts import (
     warp_stride,
 )
 from ...passes.gpu.mma_layouts import DotOperandLayout, MmaLayout
+from ...passes.gpu.register_maps import register_map
 from .. import llvm_core
 from . import nvvm
 from .dot import DotLowering
@@ -131,7 +133,9 @@ class KernelLowering(RegionLowering, DotLowering):
 
     def coordinates(self, layout: Layout, shape: tuple[int, ...]) -> list[list[ir.Value]]:
         """For each element this thread holds (register order), its coordinate per dimension."""
-        if isinstance(layout, (MmaLayout, DotOperandLayout)):  # the fragment maps, as IR
+        if isinstance(layout, (MmaLayout, DotOperandLayout)) or (
+                isinstance(layout, SliceLayout) and isinstance(layout.parent, MmaLayout)):
+            # the fragment maps, as IR
             lane, warp = IRInt(self.builder, self.lane), IRInt(self.builder, self.warp)
             return [[as_value(c) for c in coordinate]
                     for coordinate in element_coordinates(layout, shape, lane, warp)]
@@ -252,12 +256,23 @@ class KernelLowering(RegionLowering, DotLowering):
             self.define(op, ThreadTile(op.layout, shape,
                                        [source] * prod(elements_per_thread(op.layout, shape))))
             return
+        if isinstance(op.layout, MmaLayout):  # a row statistic next to the accumulator
+            order = register_map(source.layout, source.shape, op.layout, shape,
+                                 expand_axis=op.attrs["axis"])
+            assert order is not None, "expand_dims of a slice of #mma is a renumbering"
+            self.define(op, ThreadTile(op.layout, shape, [source.values[i] for i in order]))
+            return
         # Slice(axis, P) -> P: the thread holds the same elements; the new dimension has 1.
         self.define(op, ThreadTile(op.layout, shape, list(source.values)))
 
     def lower_broadcast(self, op: Op) -> None:
         source = self.tile(op.operands[0])
         shape = op.result.type.shape
+        if not isinstance(op.layout, BlockedLayout):  # #mma: repeat the thread's registers
+            order = register_map(source.layout, source.shape, op.layout, shape)
+            assert order is not None, "a broadcast within one layout is a renumbering"
+            self.define(op, ThreadTile(op.layout, shape, [source.values[i] for i in order]))
+            return
         counts = elements_per_thread(op.layout, shape)
         source_counts = source.counts
         values = []
@@ -273,6 +288,10 @@ class KernelLowering(RegionLowering, DotLowering):
         source = self.tile(op.operands[0])
         shape = op.result.type.shape
         element = op.result.type.element
+        if op.attrs.get("in_registers"):  # each thread holds what it needs: renumber
+            order = register_map(source.layout, shape, op.layout, shape)
+            self.define(op, ThreadTile(op.layout, shape, [source.values[i] for i in order]))
+            return
         # bf16 travels as its 16 bits (the other types as their registers)
         stored_type = memory_type(element) if element.name == "bf16" else llvm_type(element)
         size = 2 if element.name == "bf16" else _register_bytes(element)

@@ -18,6 +18,8 @@ from ...passes.gpu.layouts import (
     lane_stride,
     warp_stride,
 )
+from ...passes.gpu.mma_layouts import MmaLayout
+from ...passes.gpu.register_maps import mma_reduction
 from .. import llvm_core
 from ..llvm_core import loop_condition
 from . import nvvm
@@ -161,6 +163,9 @@ class RegionLowering:
     def lower_reduce(self, op: Op) -> None:
         source = self.tile(op.operands[0])
         layout = source.layout
+        if isinstance(layout, MmaLayout):
+            self._reduce_mma(op, source)
+            return
         assert isinstance(layout, BlockedLayout), "assign_layouts gives reductions a blocked input"
         axis = op.attrs["axis"]
         kind = op.attrs["kind"]
@@ -224,3 +229,23 @@ class RegionLowering:
             self.define(op, partials[0])
         else:
             self.define(op, ThreadTile(op.layout, result_shape, partials))
+
+    def _reduce_mma(self, op: Op, source: ThreadTile) -> None:
+        """A row (or column) statistic of a ``#mma`` tile: fold each group of the thread's
+        registers, then combine across the lanes that share the row (``shfl.xor``); no warp
+        holds part of another's rows, so no shared memory (``register_maps.mma_reduction``)."""
+        axis, kind = op.attrs["axis"], op.attrs["kind"]
+        element = op.operands[0].type.element
+        b = self.builder
+        groups, offsets = mma_reduction(source.layout, source.shape, axis)
+
+        def combine(x: ir.Value, y: ir.Value) -> ir.Value:
+            return llvm_core.reduce_combine(b, kind, element, x, y)
+
+        partials = []
+        for group in groups:
+            acc = source.values[group[0]]
+            for index in group[1:]:
+                acc = combine(acc, source.values[index])
+            partials.append(nvvm.warp_reduce(b, acc, combine, offsets))
+        self.define(op, ThreadTile(op.layout, op.result.type.shape, partials))

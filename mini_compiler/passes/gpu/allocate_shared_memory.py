@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from ...ir.ops import Block, Function, Op, Value
 from .assign_layouts import CONVERT_LAYOUT
 from .dot_layouts import LOCAL_ALLOC, LOCAL_LOAD, RING_LOAD
-from .layouts import distinct_warps
+from .layouts import BlockedLayout, distinct_warps
 
 ALIGNMENT = 16  # bytes: ldmatrix rows and 128-bit accesses
 ALLOC_RING = "gpu.alloc_ring"  # num_stages slots of a dot operand (.async_pipeline)
@@ -52,6 +52,8 @@ def buffer_bytes(op: Op) -> int:
     """The shared memory ``op`` owns (0 for most ops)."""
     if op.name in (LOCAL_ALLOC, ALLOC_RING):  # fp16/bf16 operands, 2 bytes each
         return op.result.type.numel * 2
+    if op.name == CONVERT_LAYOUT and op.attrs.get("in_registers"):
+        return 0  # a renumbering of each thread's registers (.register_maps)
     if op.name == CONVERT_LAYOUT:  # bf16 goes as its 16 bits here
         value = op.result
         bf16 = value.type.element.name == "bf16"
@@ -59,6 +61,8 @@ def buffer_bytes(op: Op) -> int:
     if op.name == "tile.reduce":
         source = op.operands[0]
         layout = op.layout.parent  # a reduction's result is a slice of its operand's layout
+        if not isinstance(layout, BlockedLayout):
+            return 0  # over #mma: shuffles within each warp only (.register_maps)
         warps = distinct_warps(layout, source.type.shape, op.attrs["axis"])
         if warps == 1:
             return 0

@@ -27,6 +27,8 @@ such moves rare:
 
 from __future__ import annotations
 
+from copy import deepcopy
+
 from ...errors import CompilationError
 from ...ir.ops import (
     Block,
@@ -40,7 +42,8 @@ from ...ir.ops import (
 from ...ir.registry import family_of
 from .dot_layouts import DotPlacement, transposed
 from .layouts import BlockedLayout, Layout, SliceLayout, choose_blocked_layout
-from .mma_layouts import SwizzleRule, shared_layout_for, swizzle
+from .mma_layouts import MmaLayout, SwizzleRule, shared_layout_for, swizzle
+from .register_maps import mma_reduction, register_map
 
 # Ops that can produce their result in any layout at no cost (no data comes from other threads).
 FREE_OPS = frozenset(("tile.arange", "tile.full", "tile.splat"))
@@ -97,6 +100,8 @@ class _Assigner:
         self.demand: dict[Value, Layout] = {}
         self.copies: dict[tuple[int, int, Layout], Value] = {}
         self.argument_layouts: dict[Value, Layout | None] = {}  # loop-carried block arguments
+        self.accumulators: dict[Value, Layout] = {}  # see find_accumulators
+        self.yielded: list[tuple] = []  # per tile.for (in order), the layouts its body yields
 
     def layout(self, value: Value) -> Layout | None:
         if value in self.argument_layouts:
@@ -107,27 +112,54 @@ class _Assigner:
         return self.defaults[value.type.rank]
 
     # -- backward: which layout would each value's users like? --
+    def find_accumulators(self, block: Block) -> None:
+        """Every ``tl.dot`` result, and each loop result that carries one, with its ``#mma``
+        layout: ops that combine these with something else compute in ``#mma``."""
+        for op in block.ops:
+            for region in op.regions:
+                self.find_accumulators(region)
+            if op.name == "tile.dot":
+                self.accumulators[op.result] = self.dots.accumulator_layout(op)
+            elif op.name == "tile.for":
+                for result, carried in zip(op.results, op.regions[0].ops[-1].operands,
+                                           strict=False):
+                    if carried in self.accumulators:
+                        self.accumulators[result] = self.accumulators[carried]
+
     def collect_demands(self, block: Block) -> None:
         for op in reversed(block.ops):
+            if op.name == "tile.for":  # the body yields what the loop's users want
+                for result, carried in zip(op.results, op.regions[0].ops[-1].operands,
+                                           strict=False):
+                    if result in self.demand:
+                        self.demand.setdefault(carried, self.demand[result])
             for region in op.regions:
                 self.collect_demands(region)
             if op.name == "tile.for":  # a carried value starts in the layout the body wants
-                for arg, init in zip(op.regions[0].args[1:], op.operands[3:], strict=False):
+                for arg, init, result in zip(op.regions[0].args[1:], op.operands[3:],
+                                             op.results, strict=False):
                     if arg in self.demand:
                         self.demand.setdefault(init, self.demand[arg])
+                    # ... or, failing that, the layout the loop's result is wanted in
+                    if result in self.demand:
+                        self.demand.setdefault(init, self.demand[result])
             elif op.name == "tile.dot" and op.attrs.get("has_acc"):
                 self.demand.setdefault(op.operands[2], self.dots.accumulator_layout(op))
             elif op.name == "tile.expand_dims":
                 result = op.result
                 parent = self.demand.get(result)
-                if not isinstance(parent, BlockedLayout):
+                if not isinstance(parent, (BlockedLayout, MmaLayout)):
                     parent = self.default(result)
                 self.demand.setdefault(op.operands[0], SliceLayout(op.attrs["axis"], parent))
             elif follows(op.name) or op.name in FREE_OPS:
                 wanted = self.demand.get(op.results[0]) if op.results else None
+                if wanted is None and op.results:  # next to an accumulator: join it there
+                    wanted = next((self.accumulators[v] for v in op.operands
+                                   if v in self.accumulators), None)
                 if wanted is not None:
                     for operand in op.operands:
-                        if operand.type.shape == op.results[0].type.shape:
+                        if operand.type.shape == op.results[0].type.shape or (
+                                op.name == "tile.broadcast" and isinstance(wanted, MmaLayout)):
                             self.demand.setdefault(operand, wanted)
 
     # -- forward: decide, and insert conversions where a reader disagrees --
@@ -136,17 +168,57 @@ class _Assigner:
         if value.type.is_scalar or self.layout(value) == target:
             return
         key = (id(block), id(value), target)
-        if key not in self.copies:
-            producer = value.owner
-            if isinstance(producer, Op) and producer.name in FREE_OPS:
-                copy = Op(producer.name, list(producer.operands), [], dict(producer.attrs),
-                          loc=producer.loc, layout=target)
+        if key not in self.copies and self.rematerialise(block, op, value, target) is None:
+            source = self.layout(value)
+            if source is not None and register_map(source, value.type.shape, target,
+                                                     value.type.shape) is not None:
+                # every thread already holds what it needs: renumber its registers
+                copy = Op(CONVERT_LAYOUT, [value], [], {"in_registers": True}, loc=op.loc,
+                          layout=target)
             else:
                 copy = Op(CONVERT_LAYOUT, [value], [], loc=op.loc, layout=target)
             copy.results = [Value(value.type, value.name_hint, copy)]
             block.ops.insert(block.ops.index(op), copy)
             self.copies[key] = copy.result
         op.operands[index] = self.copies[key]
+
+    def rematerialise(self, block: Block, before: Op, value: Value, target: Layout,
+                      depth: int = 0) -> Value | None:
+        """Recompute ``value`` in ``target`` in front of ``before``, if it is built only from
+        ``arange``/``splat``/``full`` and scalars through elementwise ops, ``expand_dims`` and
+        ``broadcast`` (a mask such as ``offs_m[:, None] >= offs_n[None, :]``): a few integer
+        ops per element instead of a trip through shared memory. ``None`` if it is not."""
+        if value.type.is_scalar or self.layout(value) == target:
+            return value
+        key = (id(block), id(value), target)
+        if key in self.copies:
+            return self.copies[key]
+        producer = value.owner
+        if not isinstance(producer, Op) or depth > 12:
+            return None
+        name = producer.name
+        if name in FREE_OPS:
+            operands = list(producer.operands)
+        elif name == "tile.expand_dims" and isinstance(target, (BlockedLayout, MmaLayout)):
+            inner = self.rematerialise(block, before, producer.operands[0],
+                                       SliceLayout(producer.attrs["axis"], target), depth + 1)
+            if inner is None:
+                return None
+            operands = [inner]
+        elif follows(name) and name != "tile.addptr":
+            operands = []
+            for operand in producer.operands:
+                remade = self.rematerialise(block, before, operand, target, depth + 1)
+                if remade is None:
+                    return None
+                operands.append(remade)
+        else:
+            return None
+        copy = Op(name, operands, [], dict(producer.attrs), loc=producer.loc, layout=target)
+        copy.results = [Value(value.type, value.name_hint, copy)]
+        block.ops.insert(block.ops.index(before), copy)
+        self.copies[key] = copy.result
+        return copy.result
 
     def assign(self, block: Block) -> None:
         for op in list(block.ops):
@@ -188,7 +260,10 @@ class _Assigner:
                 self.coerce(block, op, index, op.layout)
         elif name == "tile.reduce":
             source = self.layout(op.operands[0])
-            if not isinstance(source, BlockedLayout):
+            if isinstance(source, MmaLayout) and result.type.shape and mma_reduction(
+                    source, op.operands[0].type.shape, op.attrs["axis"]) is not None:
+                pass  # a row statistic of a dot's result: reduced where it lies
+            elif not isinstance(source, BlockedLayout):
                 source = self.default(op.operands[0])
                 self.coerce(block, op, 0, source)
             # A full reduction (scalar result) keeps the slice too: it says where the data was.
@@ -215,8 +290,11 @@ class _Assigner:
             candidates = [self.layout(v) for v in op.operands
                           if not v.type.is_scalar and isinstance(v.owner, Op)
                           and v.owner.name not in FREE_OPS]
-            chosen = self.demand.get(result) or next((c for c in candidates if c), None)
-            if name == "tile.broadcast" and not isinstance(chosen, BlockedLayout):
+            # the accumulator of a dot stays where it is; masks and offsets come to it
+            chosen = (self.demand.get(result)
+                      or next((c for c in candidates if isinstance(c, MmaLayout)), None)
+                      or next((c for c in candidates if c), None))
+            if name == "tile.broadcast" and not isinstance(chosen, (BlockedLayout, MmaLayout)):
                 chosen = self.default(result)
             op.layout = chosen or self.default(result)
             for index in range(len(op.operands)):
@@ -251,6 +329,8 @@ class _Assigner:
             self.argument_layouts[arg] = layout
         self.assign(body)
         terminator = body.ops[-1]
+        self.yielded.append(tuple(self.layout(v) if not v.type.is_scalar else None
+                                  for v in terminator.operands))
         for index, layout in enumerate(layouts):
             if layout is not None:
                 self.coerce(body, terminator, index, layout)
@@ -297,7 +377,21 @@ def _numel(shape: tuple[int, ...]) -> int:
 def assign_layouts(fn: Function, num_warps: int, vector_widths: dict[int, int],
                    swizzle_rule: SwizzleRule = swizzle) -> Function:
     """Attach layouts to ``fn`` in place (see the module docstring); returns ``fn``."""
+    # A trial run on a copy says which layout each loop's body yields its carried values in;
+    # a row statistic of a dot (``#slice<dim=1, parent=#mma>``) is then carried in that layout
+    # from its ``tl.zeros`` on, instead of being converted at the end of every iteration.
+    trial = _Assigner(deepcopy(fn), num_warps, vector_widths, swizzle_rule)
+    trial.find_accumulators(trial.fn.body)
+    trial.collect_demands(trial.fn.body)
+    trial.assign(trial.fn.body)
     assigner = _Assigner(fn, num_warps, vector_widths, swizzle_rule)
+    loops = [op for op in walk_ops(fn.body) if op.name == "tile.for"]
+    for loop, yielded in zip(loops, trial.yielded, strict=False):
+        for init, layout in zip(loop.operands[3:], yielded, strict=False):
+            if isinstance(layout, MmaLayout) or (isinstance(layout, SliceLayout)
+                                                 and isinstance(layout.parent, MmaLayout)):
+                assigner.demand.setdefault(init, layout)
+    assigner.find_accumulators(fn.body)
     assigner.collect_demands(fn.body)
     assigner.assign(fn.body)
     return fn

@@ -18,15 +18,18 @@ from __future__ import annotations
 
 from ...errors import CompilationError
 from ...ir.ops import Function, Op, Value, dot_parts, walk_ops
+from ...ir.registry import family_of
 from .layouts import BlockedLayout
 from .mma_layouts import (
     INSTR_K,
+    INSTR_M,
     DotOperandLayout,
     MmaLayout,
     SwizzleRule,
     choose_mma_layout,
     shared_layout_for,
 )
+from .register_maps import register_map
 
 LOCAL_ALLOC = "gpu.local_alloc"
 LOCAL_LOAD = "gpu.local_load"
@@ -40,6 +43,41 @@ def transposed(layout: BlockedLayout) -> BlockedLayout:
                          layout.warps_per_block[::-1], tuple(1 - d for d in layout.order))
 
 
+def _elementwise(name: str) -> bool:
+    return name in ("tile.where", "tile.cast", "tile.bitcast") or family_of(name) in (
+        "binary", "comparison", "unary")
+
+
+def chained_dots(fn: Function) -> set[int]:
+    """The dots (by ``id``) whose result is reduced along its rows, or feeds, through
+    elementwise ops, the A operand of another dot, and the dots that take such an operand:
+    flash attention's ``S = Q K^T`` (row max and sum) and ``P V`` (``P`` from ``S``).
+
+    Their warps are stacked along M only (``wn = 1``): then a row of the accumulator lives in
+    the four lanes of one quad of one warp, so row statistics need shuffles and no shared
+    memory, and ``P`` is the A operand of the next dot in registers (``.register_maps``)."""
+    users: dict[Value, list[Op]] = {}
+    for op in walk_ops(fn.body):
+        for operand in op.operands:
+            users.setdefault(operand, []).append(op)
+    chained: set[int] = set()
+    for dot in (op for op in walk_ops(fn.body) if op.name == "tile.dot"):
+        frontier, seen = [dot.result], set()
+        while frontier:
+            value = frontier.pop()
+            for user in users.get(value, []):
+                if id(user) in seen:
+                    continue
+                seen.add(id(user))
+                if user.name == "tile.reduce" and user.attrs.get("axis") == 1:
+                    chained.add(id(dot))
+                elif user.name == "tile.dot" and user.operands[0] is value:
+                    chained.update((id(dot), id(user)))
+                elif _elementwise(user.name):
+                    frontier.extend(user.results)
+    return chained
+
+
 class DotPlacement:
     """Chooses the layouts of every dot of ``fn`` and stages its operands."""
 
@@ -48,6 +86,7 @@ class DotPlacement:
         self.num_warps = num_warps
         self.swizzle_rule = swizzle_rule
         self.chosen: dict[int, MmaLayout] = {}
+        self.rows_only = chained_dots(fn)
 
     def operand_shapes(self) -> dict[int, tuple[int, int]]:
         """With dots, the 2-D shape to size the default blocked layout for: per dimension the
@@ -77,6 +116,8 @@ class DotPlacement:
         m, n = op.result.type.shape
         k = a.type.shape[1]
         layout = choose_mma_layout(m, n, self.num_warps)
+        if id(op) in self.rows_only and m % (INSTR_M * self.num_warps) == 0 and n % 16 == 0:
+            layout = MmaLayout((self.num_warps, 1))  # warps along M only (chained_dots)
         if layout is None or k % INSTR_K:
             raise CompilationError(
                 f"tl.dot of a {m}x{k} by a {k}x{n} tile cannot be spread over {self.num_warps} "
@@ -98,6 +139,13 @@ class DotPlacement:
                 owner.layout = DotOperandLayout(index, layout)
                 continue
             source = assigner.layout(op.operands[index])
+            fragment = DotOperandLayout(index, layout)
+            shape = op.operands[index].type.shape
+            if isinstance(source, MmaLayout) and register_map(source, shape, fragment,
+                                                              shape) is not None:
+                # P of attention: the accumulator fragment already is the A fragment
+                assigner.coerce(block, op, index, fragment)
+                continue
             if not isinstance(source, BlockedLayout):
                 source = assigner.default(op.operands[index])
                 assigner.coerce(block, op, index, source)

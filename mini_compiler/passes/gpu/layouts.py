@@ -31,9 +31,12 @@ free of shared memory when their layouts match.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from math import prod
 
 from .mma_layouts import (
+    INSTR_M,
+    INSTR_N,
     DotOperandLayout,
     MmaLayout,
     accumulator_coordinates,
@@ -88,10 +91,14 @@ class BlockedLayout:
 
 @dataclass(frozen=True)
 class SliceLayout:
-    """The layout of ``parent`` with dimension ``dim`` removed (a reduction's result)."""
+    """The layout of ``parent`` with dimension ``dim`` removed (a reduction's result).
+
+    The parent is a blocked layout, or the tensor cores' accumulator layout: the row maximum of
+    a ``tl.dot`` result is ``#slice<dim=1, parent=#mma>``, held by the four lanes of each quad
+    that hold the row (see :func:`slice_registers`)."""
 
     dim: int
-    parent: BlockedLayout
+    parent: BlockedLayout | MmaLayout
 
     @property
     def rank(self) -> int:
@@ -131,6 +138,8 @@ def elements_per_thread(layout: Layout, shape: tuple[int, ...]) -> tuple[int, ..
         return accumulator_counts(layout, shape)
     if isinstance(layout, DotOperandLayout):
         return (len(operand_coordinates(layout, shape, 0, 0)),)
+    if isinstance(layout, SliceLayout) and isinstance(layout.parent, MmaLayout):
+        return (len(slice_registers(layout, shape)),)
     blocked, dims = _blocked_and_dims(layout)
     counts = []
     for size, d in zip(shape, dims, strict=False):
@@ -188,6 +197,11 @@ def element_coordinates(layout: Layout, shape: tuple[int, ...], lane: int,
         return accumulator_coordinates(layout, shape, lane, warp)
     if isinstance(layout, DotOperandLayout):
         return operand_coordinates(layout, shape, lane, warp)
+    if isinstance(layout, SliceLayout) and isinstance(layout.parent, MmaLayout):
+        parent = accumulator_coordinates(layout.parent, slice_parent_shape(layout, shape),
+                                         lane, warp)
+        return [parent[i][:layout.dim] + parent[i][layout.dim + 1:]
+                for i in slice_registers(layout, shape)]
     counts = elements_per_thread(layout, shape)
     base = thread_base(layout, shape, lane, warp)
     coordinates = []
@@ -202,6 +216,34 @@ def element_coordinates(layout: Layout, shape: tuple[int, ...], lane: int,
             for dim, k in enumerate(ks)
         ))
     return coordinates
+
+
+def slice_parent_shape(layout: SliceLayout, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The parent tile whose registers a slice of ``#mma`` keeps: the removed dimension as
+    long as one instruction tile of all the warps along it (16 rows or 8 columns per warp)."""
+    wm, wn = layout.parent.warps_per_block
+    size = INSTR_M * wm if layout.dim == 0 else INSTR_N * wn
+    return tuple(shape[:layout.dim]) + (size,) + tuple(shape[layout.dim:])
+
+
+@cache
+def slice_registers(layout: SliceLayout, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Which registers of the parent ``#mma`` tile a thread keeps for a slice of it: the first
+    one holding each coordinate (with the removed dimension dropped).
+
+    A row of the accumulator is held by the four lanes ``t = 0..3`` of a quad, two values
+    each (``c0, c1`` of row ``g``; ``c2, c3`` of row ``g + 8``), so a row statistic keeps
+    ``c0`` and ``c2`` of every repetition: two rows per 16-row instruction tile. Which
+    registers is the same in every thread (only the base coordinate depends on the lane), so
+    lane 0 of warp 0 decides."""
+    parent = accumulator_coordinates(layout.parent, slice_parent_shape(layout, shape), 0, 0)
+    seen, kept = set(), []
+    for index, coordinate in enumerate(parent):
+        key = coordinate[:layout.dim] + coordinate[layout.dim + 1:]
+        if key not in seen:
+            seen.add(key)
+            kept.append(index)
+    return tuple(kept)
 
 
 Owners = dict[tuple[int, ...], list[tuple[int, int, int]]]

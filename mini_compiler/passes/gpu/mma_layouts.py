@@ -66,9 +66,10 @@ class MmaLayout:
         return self.warps_per_block[0] * self.warps_per_block[1]
 
     def repetitions(self, shape: tuple[int, ...]) -> tuple[int, int]:
-        """Instruction tiles per warp along M and N."""
+        """Instruction tiles per warp along M and N (at least one: a dimension of size 1, as
+        ``expand_dims`` of a row statistic makes, is held by every thread of the row)."""
         wm, wn = self.warps_per_block
-        return shape[0] // (INSTR_M * wm), shape[1] // (INSTR_N * wn)
+        return max(1, shape[0] // (INSTR_M * wm)), max(1, shape[1] // (INSTR_N * wn))
 
     def __str__(self) -> str:
         return f"#mma<m16n8k16, wpb={_fmt(self.warps_per_block)}>"
@@ -187,7 +188,8 @@ def accumulator_coordinates(layout: MmaLayout, shape, lane: int, warp: int) -> l
             for j in range(4):
                 row = mr * INSTR_M * wm + wi * INSTR_M + g + 8 * (j >> 1)
                 col = nr * INSTR_N * wn + wj * INSTR_N + 2 * t + (j & 1)
-                out.append((row, col))
+                # a dimension of size 1 (``m[:, None]``): every thread holds its element 0
+                out.append((row if shape[0] > 1 else 0, col if shape[1] > 1 else 0))
     return out
 
 

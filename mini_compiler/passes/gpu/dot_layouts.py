@@ -17,7 +17,7 @@ writes from all the reads (:mod:`.insert_barriers`).
 from __future__ import annotations
 
 from ...errors import CompilationError
-from ...ir.ops import Function, Op, Value, dot_parts, walk_ops
+from ...ir.ops import Block, Function, Op, Value, dot_parts, walk_ops
 from ...ir.registry import family_of
 from .layouts import BlockedLayout
 from .mma_layouts import (
@@ -87,6 +87,20 @@ class DotPlacement:
         self.swizzle_rule = swizzle_rule
         self.chosen: dict[int, MmaLayout] = {}
         self.rows_only = chained_dots(fn)
+        self.written_once: dict[tuple, Op] = {}  # loop-invariant operands in shared memory
+
+    def block_of(self, producer: Op) -> Block | None:
+        """The block that holds ``producer`` (searched from the function's body)."""
+        def search(block: Block) -> Block | None:
+            for op in block.ops:
+                if op is producer:
+                    return block
+                for region in op.regions:
+                    found = search(region)
+                    if found is not None:
+                        return found
+            return None
+        return search(self.fn.body)
 
     def operand_shapes(self) -> dict[int, tuple[int, int]]:
         """With dots, the 2-D shape to size the default blocked layout for: per dimension the
@@ -132,7 +146,7 @@ class DotPlacement:
         docstring); ``assigner`` is the layout pass (for its defaults and conversions)."""
         layout = self.accumulator_layout(op)
         op.layout = layout
-        allocs = []
+        allocs, hoisted = [], []
         for index in (0, 1):
             owner = op.operands[index].owner
             if isinstance(owner, Op) and owner.name == RING_LOAD:  # already in shared memory
@@ -154,9 +168,25 @@ class DotPlacement:
             alloc = Op(LOCAL_ALLOC, [value], [], loc=op.loc,
                        layout=shared_layout_for(source.order, element_bytes, self.swizzle_rule))
             alloc.results = [Value(value.type, value.name_hint, alloc)]
+            home = self.block_of(value.owner) if isinstance(value.owner, Op) else None
+            key = (id(value), alloc.layout)
+            if home is not None and home is not block and key in self.written_once:
+                alloc = self.written_once[key]  # already in shared memory (an earlier loop)
+                hoisted.append((index, alloc))
+                continue
+            if home is not None and home is not block:
+                self.written_once[key] = alloc
+                # made outside the loop around the dot (Q of attention): written to shared
+                # memory once, after it is loaded; each iteration only reads it (ldmatrix), and
+                # its registers are free during the loop
+                home.ops.insert(home.ops.index(value.owner) + 1, alloc)
+                hoisted.append((index, alloc))
+                continue
             allocs.append((index, alloc))
+        allocs = hoisted + allocs
         position = block.ops.index(op)
-        block.ops[position:position] = [alloc for _, alloc in allocs]
+        block.ops[position:position] = [alloc for i, alloc in allocs
+                                        if (i, alloc) not in hoisted]
         for index, alloc in allocs:
             load = Op(LOCAL_LOAD, [alloc.result], [], loc=op.loc,
                       layout=DotOperandLayout(index, layout))

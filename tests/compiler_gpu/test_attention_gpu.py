@@ -137,3 +137,38 @@ def test_forward_on_gpu_matches_torch(n, causal, d, dtype):
         q.float(), k.float(), v.float(), is_causal=causal)
     tolerance = 1e-2 if dtype == torch.float16 else 3e-2
     torch.testing.assert_close(out.float(), expected, atol=tolerance, rtol=tolerance)
+
+
+def _wrapper_run(device, n, d, dtype, causal, config):
+    import mini_compiler
+    from course.kernels.attention import attention_forward, attention_fwd_kernel
+
+    torch.manual_seed(1)
+    q, k, v = (torch.randn(2, 3, n, d, device=device, dtype=dtype) for _ in range(3))
+    out, lse = attention_forward(q, k, v, causal=causal, config=config,
+                                 kernel=mini_compiler.jit(attention_fwd_kernel))
+    expected = _reference(q.reshape(6, n, d), k.reshape(6, n, d), v.reshape(6, n, d), causal)
+    return (out.reshape(6, n, d).double() - expected).abs().max().item(), lse
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_lesson_wrapper_runs_mini_compiler_on_the_cpu(causal):
+    """``attention_forward(..., kernel=mini_compiler.jit(attention_fwd_kernel))``: the same
+    kernel, compiled to x86 by mini_compiler, through the lesson's wrapper."""
+    from course.kernels.attention import FwdConfig
+    error, lse = _wrapper_run("cpu", 77, 64, torch.float32, causal, FwdConfig(64, 32))
+    assert error < 1e-4 and torch.isfinite(lse).all()
+
+
+@needs_gpu
+@pytest.mark.parametrize("n", [1000, 4097])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_lesson_wrapper_runs_mini_compiler_on_the_gpu(n, causal, d, dtype):
+    from course.kernels.attention import FwdConfig
+    block_m, block_n, num_warps = GPU_CONFIGS[d]
+    error, lse = _wrapper_run("cuda", n, d, dtype, causal,
+                              FwdConfig(block_m, block_n, num_warps, 2))
+    assert error < (1e-2 if dtype == torch.float16 else 3e-2), error
+    assert torch.isfinite(lse).all()

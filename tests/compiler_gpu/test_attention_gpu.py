@@ -35,9 +35,12 @@ def _reference(q, k, v, causal):
     return torch.softmax(s, -1) @ v.double()
 
 
+@pytest.mark.parametrize("num_stages", [2, 3])
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("n,d,dtype", [(77, 64, torch.float16), (40, 32, torch.bfloat16)])
-def test_every_gpu_pass_interprets_to_attention(n, d, dtype, causal):
+def test_every_gpu_pass_interprets_to_attention(n, d, dtype, causal, num_stages):
+    """With ``num_stages = 3`` K and V flow through ``cp.async`` rings (K read transposed in
+    place); the interpreter keeps the rings in simulated shared memory at their offsets."""
     kernel, log2e = _kernel()
     torch.manual_seed(0)
     heads, block_m, block_n = 2, 32, 16
@@ -46,21 +49,21 @@ def test_every_gpu_pass_interprets_to_attention(n, d, dtype, causal):
     stages = interpret_gpu_stages(
         kernel, (math.ceil(n / block_m), heads), (q, k, v, out, lse, n, log2e / math.sqrt(d)),
         [out, lse], dict(HEAD_DIM=d, BLOCK_M=block_m, BLOCK_N=block_n, CAUSAL=causal,
-                         EVEN_N=False), num_warps=2)
+                         EVEN_N=False), num_warps=2, num_stages=num_stages)
     expected = _reference(q, k, v, causal)
-    assert "tile.gpu.insert_barriers" in stages
+    assert "tile.gpu.insert_barriers" in stages and len(stages) == 6
     tolerance = 1e-2 if dtype == torch.float16 else 4e-2
     for stage, (o, _) in stages.items():
         error = (o.double() - expected).abs().max().item()
         assert error < tolerance, f"{stage}: max error {error}"
 
 
-def _compile(d, block_m, block_n, num_warps, causal, n=4096):
+def _compile(d, block_m, block_n, num_warps, causal, n=4096, num_stages=2):
     kernel, _ = _kernel()
     q = torch.empty(2 * n, d, dtype=torch.float16)
     return gpu.compile_for_gpu(kernel, q, q, q, q, torch.empty(2 * n), n, 0.1, HEAD_DIM=d,
                                BLOCK_M=block_m, BLOCK_N=block_n, CAUSAL=causal, EVEN_N=True,
-                               num_warps=num_warps)
+                               num_warps=num_warps, num_stages=num_stages)
 
 
 def _loop_body(ir: str) -> list[str]:
@@ -100,6 +103,22 @@ NO_SPILL = [(64, 64, 64, 4, False), (64, 64, 64, 4, True), (64, 128, 64, 8, Fals
 def test_ptx_assembles_without_spills(d, block_m, block_n, num_warps, causal):
     compiled = _compile(d, block_m, block_n, num_warps, causal)
     assert "mma.sync.aligned.m16n8k16" in compiled.ptx
+    report = gpu.ptxas_report(compiled).kernel()
+    assert report.spill_store_bytes == 0 and report.spill_load_bytes == 0, report
+
+
+# with num_stages = 3: K and V through cp.async rings in dynamic shared memory
+NO_SPILL_ASYNC = [(64, 128, 64, 8, False), (64, 128, 64, 8, True), (128, 128, 64, 8, False),
+                  (128, 128, 64, 8, True)]
+
+
+@needs_ptxas
+@pytest.mark.parametrize("d,block_m,block_n,num_warps,causal", NO_SPILL_ASYNC)
+def test_cp_async_pipeline_assembles_without_spills(d, block_m, block_n, num_warps, causal):
+    compiled = _compile(d, block_m, block_n, num_warps, causal, num_stages=3)
+    assert "cp.async" in compiled.ptx and "ldmatrix" in compiled.ptx
+    # Q once, and three slots of K and of V
+    assert compiled.dynamic_shared_bytes == 2 * block_m * d + 2 * 3 * 2 * block_n * d
     report = gpu.ptxas_report(compiled).kernel()
     assert report.spill_store_bytes == 0 and report.spill_load_bytes == 0, report
 
@@ -168,7 +187,8 @@ def test_lesson_wrapper_runs_mini_compiler_on_the_cpu(causal):
 def test_lesson_wrapper_runs_mini_compiler_on_the_gpu(n, causal, d, dtype):
     from course.kernels.attention import FwdConfig
     block_m, block_n, num_warps = GPU_CONFIGS[d]
-    error, lse = _wrapper_run("cuda", n, d, dtype, causal,
-                              FwdConfig(block_m, block_n, num_warps, 2))
-    assert error < (1e-2 if dtype == torch.float16 else 3e-2), error
-    assert torch.isfinite(lse).all()
+    for num_stages in (2, 3):
+        error, lse = _wrapper_run("cuda", n, d, dtype, causal,
+                                  FwdConfig(block_m, block_n, num_warps, num_stages))
+        assert error < (1e-2 if dtype == torch.float16 else 3e-2), (num_stages, error)
+        assert torch.isfinite(lse).all()

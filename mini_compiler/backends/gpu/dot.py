@@ -66,6 +66,14 @@ class DotLowering:
 
     # ----- tl.trans ----------------------------------------------------------------------------
     def lower_trans(self, op: Op) -> None:
+        source = self.values[op.operands[0]]
+        if isinstance(source, SharedOperand):  # a ring slot, read as the transposed tile
+            order = source.shared.order
+            self.define(op, SharedOperand(
+                SharedLayout((order[1], order[0]), source.shared.vec, source.shared.rule),
+                tuple(op.result.type.shape), source.byte_offset, source.element_bytes,
+                op.layout))
+            return
         source = self.tile(op.operands[0])
         rows, cols = elements_per_thread(source.layout, source.shape)
         values = [source.values[r * cols + c] for c in range(cols) for r in range(rows)]

@@ -270,6 +270,8 @@ class _Assigner:
             op.layout = SliceLayout(op.attrs["axis"], source)
         elif name == "tile.dot":
             self.dots.place(self, block, op)
+        elif name == "tile.trans" and _reads_ring(op):
+            return  # a transposed view of a ring slot: the dot that reads it decides
         elif name == "tile.trans":
             source = self.layout(op.operands[0])
             if not isinstance(source, BlockedLayout):
@@ -365,6 +367,11 @@ class _Assigner:
                 self.coerce(region, region.ops[-1], index, layout)
             layouts.append(layout)
         op.layout = tuple(layouts)
+
+
+def _reads_ring(op: Op) -> bool:
+    owner = op.operands[0].owner
+    return isinstance(owner, Op) and owner.name == "gpu.ring_load"
 
 
 def _numel(shape: tuple[int, ...]) -> int:

@@ -28,7 +28,9 @@ overwrite safe, and makes every thread's landed copies visible to every other th
 
 A copy past the last iteration is masked off entirely: it writes zeros and reads nothing.
 The loop is left for the register pipeline unless every load in it feeds a ``tl.dot`` operand
-directly and fills masked elements with zero (or nothing), as ``cp.async``'s zero-fill does.
+(directly, or through ``tl.trans``: the slot is then read as the transposed tile, as K is in
+attention's ``Q K^T``) and fills masked elements with zero (or nothing), as ``cp.async``'s
+zero-fill does.
 """
 
 from __future__ import annotations
@@ -59,11 +61,17 @@ def _ring_loads(body: Block) -> list[Op] | None:
     for op in walk_ops(body):
         for index, operand in enumerate(op.operands):
             users.setdefault(id(operand), []).append((op, index))
+    def feeds_dot(user: Op, index: int) -> bool:
+        if user.name == "tile.trans":  # K of attention: read transposed, in place
+            uses = users.get(id(user.result), [])
+            return bool(uses) and all(u.name == "tile.dot" and i <= 1 for u, i in uses)
+        return user.name == "tile.dot" and index <= 1
+
     for load in loads:
         uses = users.get(id(load.result), [])
         element = load.result.type.element.name
         if (load.result.type.rank != 2 or element not in ("f16", "bf16") or not uses
-                or any(user.name != "tile.dot" or index > 1 for user, index in uses)):
+                or not all(feeds_dot(user, index) for user, index in uses)):
             return None
         if len(load.operands) > 2 and not _is_zero(load.operands[2]):
             return None  # masked elements must read as zero

@@ -152,6 +152,13 @@ class DotPlacement:
             if isinstance(owner, Op) and owner.name == RING_LOAD:  # already in shared memory
                 owner.layout = DotOperandLayout(index, layout)
                 continue
+            if (isinstance(owner, Op) and owner.name == "tile.trans"
+                    and isinstance(owner.operands[0].owner, Op)
+                    and owner.operands[0].owner.name == RING_LOAD):
+                # tl.trans of a ring slot (K of attention): the same bytes read as the
+                # transposed tile, a shared layout with the order swapped (dot.lower_trans)
+                owner.layout = owner.operands[0].owner.layout = DotOperandLayout(index, layout)
+                continue
             source = assigner.layout(op.operands[index])
             fragment = DotOperandLayout(index, layout)
             shape = op.operands[index].type.shape

@@ -57,6 +57,8 @@ def accesses(op: Op) -> tuple[list[Span], list[Span]]:
         reads = []
         for operand in op.operands:
             source = operand.owner
+            if isinstance(source, Op) and source.name == "tile.trans":  # a view of a slot
+                source = source.operands[0].owner
             if isinstance(source, Op) and source.name in ("gpu.local_load", "gpu.ring_load"):
                 source = source.operands[0].owner
             if isinstance(source, Op) and source.name in ("gpu.local_alloc", "gpu.alloc_ring") \

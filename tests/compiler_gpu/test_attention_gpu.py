@@ -192,3 +192,20 @@ def test_lesson_wrapper_runs_mini_compiler_on_the_gpu(n, causal, d, dtype):
                                   FwdConfig(block_m, block_n, num_warps, num_stages))
         assert error < (1e-2 if dtype == torch.float16 else 3e-2), (num_stages, error)
         assert torch.isfinite(lse).all()
+
+
+@pytest.mark.parametrize("block_n,d", [(16, 64), (64, 64), (64, 128)])
+def test_transposed_view_of_a_ring_slot_is_the_same_bytes(block_n, d):
+    """K lands in its ring slot as a (BLOCK_N, D) row-major tile; Q K^T reads it as the
+    (D, BLOCK_N) tile K^T through a shared layout with the order swapped
+    (``dot.lower_trans``): every element must be found at the byte it was written to."""
+    from mini_compiler.passes.gpu.mma_layouts import SharedLayout, swizzle
+    slot = SharedLayout((1, 0), 8, swizzle)
+    view = SharedLayout((0, 1), 8, swizzle)
+    offsets = {view.element_offset((d, block_n), (j, i)) for i in range(block_n)
+               for j in range(d)}
+    assert len(offsets) == block_n * d
+    for i in range(block_n):
+        for j in range(d):
+            assert (view.element_offset((d, block_n), (j, i))
+                    == slot.element_offset((block_n, d), (i, j)))

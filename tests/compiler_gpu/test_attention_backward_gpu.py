@@ -1,0 +1,115 @@
+"""Lesson 4's backward kernels (dK/dV, and dQ; ``course/kernels/attention.py``, unchanged)
+through mini_compiler's GPU pipeline: every GPU pass interpreted on ragged sizes against float64
+autograd, the PTX assembled by ptxas, and (on a GPU) the compiled kernels against torch."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from mini_compiler.backends import gpu
+from mini_compiler.tools.gpu_stages import interpret_gpu_stages
+
+from .conftest import needs_gpu, needs_ptxas
+
+
+def _inputs(heads, n, d, dtype, causal, device="cpu"):
+    """Q, K, V, dO; the forward's base-2 log-sum-exp and delta = rowsum(dO * O); and the
+    float64 gradients (dQ, dK, dV) from autograd."""
+    from course.kernels.attention import LOG2E
+
+    torch.manual_seed(2)
+    q, k, v, do = (torch.randn(heads, n, d, device=device, dtype=dtype) for _ in range(4))
+    qd, kd, vd = (t.double().requires_grad_() for t in (q, k, v))
+    s = qd @ kd.transpose(1, 2) / math.sqrt(d)
+    if causal:
+        s = s.masked_fill(torch.ones(n, n, dtype=torch.bool, device=device).triu(1),
+                          float("-inf"))
+    o = torch.softmax(s, -1) @ vd
+    grads = torch.autograd.grad(o, (qd, kd, vd), do.double())
+    lse = (torch.logsumexp(s, -1) * LOG2E).float().detach()
+    delta = (do.double() * o.detach()).sum(-1).float()
+    return (q, k, v, do, lse, delta), grads
+
+
+@pytest.mark.parametrize("num_stages", [2, 3])
+@pytest.mark.parametrize("causal", [False, True])
+def test_backward_kernels_interpret_to_the_gradients(causal, num_stages):
+    from course.kernels.attention import (
+        LOG2E,
+        attention_bwd_dkdv_kernel,
+        attention_bwd_dq_kernel,
+    )
+
+    heads, n, d = 2, 77, 32
+    (q, k, v, do, lse, delta), (dq, dk, dv) = _inputs(heads, n, d, torch.float16, causal)
+    scale = 1 / math.sqrt(d)
+    out_k, out_v, out_q = (torch.empty(heads, n, d, dtype=torch.float16) for _ in range(3))
+    options = dict(num_warps=2, num_stages=num_stages)
+    stages = interpret_gpu_stages(
+        attention_bwd_dkdv_kernel, (math.ceil(n / 32), heads),
+        (q, k, v, do, lse, delta, out_k, out_v, n, scale, scale * LOG2E), [out_k, out_v],
+        dict(HEAD_DIM=d, BLOCK_M=16, BLOCK_N=32, CAUSAL=causal, EVEN_N=False), **options)
+    assert len(stages) == 6
+    for stage, (got_k, got_v) in stages.items():
+        for name, got, want in (("dK", got_k, dk), ("dV", got_v, dv)):
+            error = (got.double() - want).abs().max().item()
+            assert error < 1e-2, f"{name} after {stage}: max error {error}"
+    stages = interpret_gpu_stages(
+        attention_bwd_dq_kernel, (math.ceil(n / 32), heads),
+        (q, k, v, do, lse, delta, out_q, n, scale, scale * LOG2E), [out_q],
+        dict(HEAD_DIM=d, BLOCK_M=32, BLOCK_N=16, CAUSAL=causal, EVEN_N=False), **options)
+    for stage, (got_q,) in stages.items():
+        error = (got_q.double() - dq).abs().max().item()
+        assert error < 1e-2, f"dQ after {stage}: max error {error}"
+
+
+@needs_ptxas
+@pytest.mark.parametrize("d", [64, 128])
+def test_backward_kernels_assemble(d):
+    """They assemble with tensor-core instructions; they still spill (see the README)."""
+    from course.kernels.attention import attention_bwd_dkdv_kernel, attention_bwd_dq_kernel
+
+    n = 4096
+    x, rows = torch.empty(2 * n, d, dtype=torch.float16), torch.empty(2 * n)
+    for kernel, args, tiles in (
+            (attention_bwd_dkdv_kernel, (x,) * 4 + (rows, rows) + (x, x), (64, 128)),
+            (attention_bwd_dq_kernel, (x,) * 4 + (rows, rows) + (x,), (128, 64))):
+        compiled = gpu.compile_for_gpu(kernel, *args, n, 0.1, 0.1, HEAD_DIM=d,
+                                       BLOCK_M=tiles[0], BLOCK_N=tiles[1], CAUSAL=True,
+                                       EVEN_N=True, num_warps=8, num_stages=3)
+        assert "mma.sync.aligned.m16n8k16" in compiled.ptx
+        assert gpu.ptxas_report(compiled).kernel().registers > 0
+
+
+@needs_gpu
+@pytest.mark.parametrize("n", [1000, 4097])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("d", [64, 128])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_backward_on_gpu_matches_autograd(n, causal, d, dtype):
+    from course.kernels.attention import (
+        LOG2E,
+        attention_bwd_dkdv_kernel,
+        attention_bwd_dq_kernel,
+    )
+
+    heads = 2
+    (q, k, v, do, lse, delta), (dq, dk, dv) = _inputs(heads, n, d, dtype, causal, "cuda")
+    scale = 1 / math.sqrt(d)
+    out_k, out_v, out_q = (torch.full((heads, n, d), float("nan"), device="cuda", dtype=dtype)
+                           for _ in range(3))
+    even = n % 128 == 0
+    gpu.run_on_gpu(attention_bwd_dkdv_kernel, (math.ceil(n / 128), heads), q, k, v, do, lse,
+                   delta, out_k, out_v, n, scale, scale * LOG2E, HEAD_DIM=d, BLOCK_M=64,
+                   BLOCK_N=128, CAUSAL=causal, EVEN_N=even, num_warps=8, num_stages=3)
+    gpu.run_on_gpu(attention_bwd_dq_kernel, (math.ceil(n / 128), heads), q, k, v, do, lse,
+                   delta, out_q, n, scale, scale * LOG2E, HEAD_DIM=d, BLOCK_M=128,
+                   BLOCK_N=64, CAUSAL=causal, EVEN_N=even, num_warps=8, num_stages=3)
+    torch.cuda.synchronize()
+    bound = 2e-2 if dtype == torch.float16 else 6e-2
+    for name, got, want in (("dQ", out_q, dq), ("dK", out_k, dk), ("dV", out_v, dv)):
+        error = (got.double() - want).abs().nan_to_num(1e9).max().item()
+        assert error < bound, f"{name}: max error {error}"

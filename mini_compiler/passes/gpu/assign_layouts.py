@@ -169,18 +169,23 @@ class _Assigner:
             return
         key = (id(block), id(value), target)
         if key not in self.copies and self.rematerialise(block, op, value, target) is None:
-            source = self.layout(value)
-            if source is not None and register_map(source, value.type.shape, target,
-                                                     value.type.shape) is not None:
-                # every thread already holds what it needs: renumber its registers
-                copy = Op(CONVERT_LAYOUT, [value], [], {"in_registers": True}, loc=op.loc,
-                          layout=target)
-            else:
-                copy = Op(CONVERT_LAYOUT, [value], [], loc=op.loc, layout=target)
-            copy.results = [Value(value.type, value.name_hint, copy)]
-            block.ops.insert(block.ops.index(op), copy)
-            self.copies[key] = copy.result
+            self.convert(block, op, value, target)
         op.operands[index] = self.copies[key]
+
+    def convert(self, block: Block, before: Op, value: Value, target: Layout) -> Value:
+        """A ``gpu.convert_layout`` of ``value`` to ``target``, in front of ``before``."""
+        source = self.layout(value)
+        if source is not None and register_map(source, value.type.shape, target,
+                                                 value.type.shape) is not None:
+            # every thread already holds what it needs: renumber its registers
+            copy = Op(CONVERT_LAYOUT, [value], [], {"in_registers": True}, loc=before.loc,
+                      layout=target)
+        else:
+            copy = Op(CONVERT_LAYOUT, [value], [], loc=before.loc, layout=target)
+        copy.results = [Value(value.type, value.name_hint, copy)]
+        block.ops.insert(block.ops.index(before), copy)
+        self.copies[(id(block), id(value), target)] = copy.result
+        return copy.result
 
     def rematerialise(self, block: Block, before: Op, value: Value, target: Layout,
                       depth: int = 0) -> Value | None:
@@ -200,8 +205,14 @@ class _Assigner:
         if name in FREE_OPS:
             operands = list(producer.operands)
         elif name == "tile.expand_dims" and isinstance(target, (BlockedLayout, MmaLayout)):
-            inner = self.rematerialise(block, before, producer.operands[0],
-                                       SliceLayout(producer.attrs["axis"], target), depth + 1)
+            inner_value = producer.operands[0]
+            inner_target = SliceLayout(producer.attrs["axis"], target)
+            inner = self.rematerialise(block, before, inner_value, inner_target, depth + 1)
+            if inner is None and inner_value.type.rank == 1:
+                # a row statistic loaded from memory (lse): convert its N values, not the
+                # N x M tile it is broadcast to
+                inner = (self.copies.get((id(block), id(inner_value), inner_target))
+                         or self.convert(block, before, inner_value, inner_target))
             if inner is None:
                 return None
             operands = [inner]

@@ -50,7 +50,7 @@ def compile(fn: Function, options: dict) -> CpuKernel:  # noqa: A001 - the back-
     if "asm" in debug:
         print_stage("x86", jitted.assembly)
     launcher = CpuLauncher(jitted.address, name, checked_ops, _work_per_program(fn),
-                           jitted.wait_address)
+                           jitted.wait_address, owner=jitted)
     asm = {"llvm": llvm_text, "llvm.opt": jitted.optimised_ir, "x86": jitted.assembly}
     return CpuKernel(asm, launcher, jitted)
 
@@ -61,5 +61,5 @@ def from_optimised_ir(name: str, asm: dict, checked_ops: list, work_per_program:
     front end, the passes, the lowering and LLVM's optimisation are not run again)."""
     jitted = compile_module(asm["llvm.opt"], want_assembly=False, optimise=False)
     launcher = CpuLauncher(jitted.address, name, checked_ops, work_per_program,
-                           jitted.wait_address)
+                           jitted.wait_address, owner=jitted)
     return CpuKernel(dict(asm), launcher, jitted)

@@ -47,8 +47,11 @@ _jobs_lock = threading.Lock()
 
 def _worker(jobs: queue.SimpleQueue) -> None:
     while True:
-        function, arguments = jobs.get()
+        function, arguments, launcher = jobs.get()
         function(*arguments)
+        # The launch may have returned long ago (it waits for the programs, not for the calls):
+        # holding `launcher` until here kept its machine code mapped while this call ran.
+        del function, arguments, launcher
 
 
 def job_queue() -> queue.SimpleQueue:
@@ -81,7 +84,10 @@ def pack_arguments(runtime_args: list, grid: tuple[int, int, int]) -> ctypes.Arr
 
 class CpuLauncher:
     def __init__(self, address: int, kernel_name: str, checked_ops: list[Op],
-                 work_per_program: int, wait_address: int):
+                 work_per_program: int, wait_address: int, owner: object = None):
+        # `owner` holds the machine code `address` points into (the JIT module); every job handed
+        # to a worker carries this launcher, so the code outlives the last call into it.
+        self.owner = owner
         self.function = KERNEL_SIGNATURE(address)
         self.wait_all = WAIT_SIGNATURE(wait_address)
         self.kernel_name = kernel_name
@@ -103,8 +109,8 @@ class CpuLauncher:
             return
         errors = [(ctypes.c_int64 * ERROR_SLOTS)() for _ in range(threads)]
         jobs = job_queue()
-        for err in errors[1:]:  # the job holds `args`, `work` and `err` until the call returns
-            jobs.put((self.function, (args, work, total, err)))
+        for err in errors[1:]:  # the job holds `args`, `work`, `err` and the code until it returns
+            jobs.put((self.function, (args, work, total, err), self))
         self.function(args, work, total, errors[0])  # this thread works too, from the start
         self.wait_all(work, total)  # every program done, or a bounds check failed
         if not work[3]:

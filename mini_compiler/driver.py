@@ -20,6 +20,20 @@ from .passes.pipeline import PassManager
 from .runtime.specialization import Specialisation, TensorArg
 
 
+def interpret_with_runtime_args(fn: Function, runtime_args: list, grid: tuple[int, ...]) -> None:
+    """Run Tile IR ``fn`` in the reference interpreter on a specialisation's runtime arguments:
+    each tensor becomes a region of the interpreter's memory (so a stray access is caught) and
+    is passed by its address; numbers are passed as they are. ``grid`` may have 1 to 3 axes."""
+    memory, values = Memory(), []
+    for a in runtime_args:
+        if isinstance(a, TensorArg):
+            memory.add(a.name, a.address, a.nbytes)
+            values.append(a.address)
+        else:
+            values.append(a)
+    interpret(fn, values, tuple(grid) + (1,) * (3 - len(grid)), memory)
+
+
 @dataclass
 class CompiledKernel:
     """One specialisation, compiled: the optimised Tile IR, every stage's text, and a launcher."""
@@ -32,15 +46,7 @@ class CompiledKernel:
 
     def launch(self, runtime_args: list, grid: tuple[int, int, int]) -> None:
         if self.backend == "interpreter":
-            memory = Memory()
-            values = []
-            for a in runtime_args:
-                if isinstance(a, TensorArg):
-                    memory.add(a.name, a.address, a.nbytes)
-                    values.append(a.address)
-                else:
-                    values.append(a)
-            interpret(self.tile_ir, values, grid, memory)
+            interpret_with_runtime_args(self.tile_ir, runtime_args, grid)
         else:
             self.artifact.launch(runtime_args, grid)
 

@@ -139,16 +139,22 @@ def _swizzle_problem(swizzle) -> str | None:
     return None
 
 
+def _check_rule(name: str, rule, find_problem, summary: str) -> None:
+    """Both exercises: the learner's ``rule`` checked on its own (``find_problem`` returns what
+    is wrong, or None), then plugged into the compiler for lesson 3's matmul and run."""
+    with learner_code(name):
+        problem = find_problem(rule)
+    if problem:
+        raise WrongAnswer(f"{name}: {problem}.")
+    with learner_code(name):
+        done = _compiles_and_runs(name, **{name: rule})
+    passed(name, f"{summary}; {done}")
+
+
 def check_swizzle(swizzle) -> None:
     """``swizzle(row, chunk, chunks_per_row) -> chunk``: where a 16-byte chunk is stored."""
-    with learner_code("swizzle"):
-        problem = _swizzle_problem(swizzle)
-    if problem:
-        raise WrongAnswer(f"swizzle: {problem}.")
-    with learner_code("swizzle"):
-        done = _compiles_and_runs("swizzle", swizzle=swizzle)
-    passed("swizzle", "a permutation of every row's chunks, free of bank conflicts for "
-           f"rows of 16 to 256 bytes; {done}")
+    _check_rule("swizzle", swizzle, _swizzle_problem, "a permutation of every row's chunks, "
+                "free of bank conflicts for rows of 16 to 256 bytes")
 
 
 # -- exercise 2: placing buffers by liveness ----------------------------------------------------
@@ -213,11 +219,6 @@ def _placement_problem(place_buffers) -> str | None:
 
 def check_place_buffers(place_buffers) -> None:
     """``place_buffers(buffers) -> offsets``: shared-memory offsets by liveness."""
-    with learner_code("place_buffers"):
-        problem = _placement_problem(place_buffers)
-    if problem:
-        raise WrongAnswer(f"place_buffers: {problem}.")
-    with learner_code("place_buffers"):
-        done = _compiles_and_runs("place_buffers", place_buffers=place_buffers)
-    passed("place_buffers", "buffers live together never share bytes and dead ones are reused, "
-           f"on {len(_buffer_sets())} sets of buffers; {done}")
+    _check_rule("place_buffers", place_buffers, _placement_problem,
+                "buffers live together never share bytes and dead ones are reused, on "
+                f"{len(_buffer_sets())} sets of buffers")

@@ -186,32 +186,15 @@ class FastBinder:
         return values
 
     def key(self, values: list) -> tuple | None:
-        parts = []
-        for value, is_constexpr in zip(values, self.constexpr, strict=True):
-            kind = type(value)
-            if is_constexpr or value is None:
-                if kind not in (int, float, bool, str, type(None)):
-                    return None
-                # repr for floats, as specialise does: 0.0 == -0.0 but they are two constants
-                parts.append((kind, repr(value) if kind is float else value))
-            elif kind is bool:
-                parts.append("i1")
-            elif kind is int:
-                parts.append((-(2**31) <= value < 2**31, value % 16 == 0, value == 1))
-            elif kind is float:
-                parts.append("f32")
-            elif hasattr(value, "data_ptr"):
-                parts.append((value.dtype, value.is_cuda, value.data_ptr() % 16 == 0))
-            elif kind is np.ndarray:
-                parts.append((value.dtype, value.__array_interface__["data"][0] % 16 == 0))
-            else:
-                return None
-        return tuple(parts)
+        """What decides the specialisation (see the class docstring), or None for the slow
+        path."""
+        return self.key_and_raw_args(values)[0]
 
     def key_and_raw_args(self, values: list) -> tuple[tuple | None, list]:
-        """:meth:`key` and :meth:`raw_args` in one pass over the arguments (the GPU's warm
-        launch): each tensor's address is read once; the device enters the key as
-        ``is_cuda`` (a compiled kernel serves every GPU)."""
+        """The key and the runtime arguments as plain numbers (a tensor's device address), in
+        one pass over the arguments: all the GPU's warm launch needs. Each tensor's address is
+        read once; the device enters the key as ``is_cuda`` (a compiled kernel serves every
+        GPU)."""
         parts, raw = [], []
         for value, is_constexpr in zip(values, self.constexpr, strict=True):
             kind = type(value)
@@ -239,22 +222,6 @@ class FastBinder:
             else:
                 return None, raw
         return tuple(parts), raw
-
-    def raw_args(self, values: list) -> list:
-        """The runtime arguments as plain numbers (a tensor's device address): all a GPU launch
-        needs, without building a TensorArg per tensor."""
-        out = []
-        for value, is_constexpr in zip(values, self.constexpr, strict=True):
-            if is_constexpr or value is None:
-                continue
-            kind = type(value)
-            if kind is int or kind is float:
-                out.append(value)
-            elif kind is bool:
-                out.append(int(value))
-            else:
-                out.append(value.data_ptr())
-        return out
 
     def runtime_args(self, values: list) -> list:
         """What :func:`specialise` puts in ``runtime_args``: tensors, ints and floats."""

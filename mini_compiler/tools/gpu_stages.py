@@ -18,11 +18,11 @@ from __future__ import annotations
 import copy
 
 from ..backends.gpu.compiler import GpuOptions, gpu_passes
+from ..driver import interpret_with_runtime_args
 from ..frontend.codegen import build_tile_ir
 from ..frontend.source import kernel_source
-from ..interpreter import Memory, interpret
 from ..passes.pipeline import PassManager
-from ..runtime.specialization import TensorArg, specialise
+from ..runtime.specialization import specialise
 
 
 def _python_function(kernel):
@@ -46,13 +46,6 @@ def interpret_gpu_stages(kernel, grid: tuple[int, ...], args: tuple, outputs: li
     for stage, ir in [("tile", optimised)] + manager.snapshots:
         for t in outputs:
             t.fill_(float("nan"))
-        memory, values = Memory(), []
-        for a in spec.runtime_args:
-            if isinstance(a, TensorArg):
-                memory.add(a.name, a.address, a.nbytes)
-                values.append(a.address)
-            else:
-                values.append(a)
-        interpret(copy.deepcopy(ir), values, tuple(grid) + (1,) * (3 - len(grid)), memory)
+        interpret_with_runtime_args(copy.deepcopy(ir), spec.runtime_args, grid)
         results[stage] = [t.clone() for t in outputs]
     return results

@@ -7,10 +7,10 @@ import torch
 import triton
 
 import mini_compiler
+from mini_compiler.driver import interpret_with_runtime_args
 from mini_compiler.frontend.codegen import build_tile_ir, kernel_source
-from mini_compiler.interpreter import Memory, interpret
 from mini_compiler.passes.pipeline import PassManager
-from mini_compiler.runtime.specialization import TensorArg, specialise
+from mini_compiler.runtime.specialization import specialise
 
 add = mini_compiler.jit(K.add_kernel)
 softmax = mini_compiler.jit(K.softmax_kernel)
@@ -79,19 +79,10 @@ def interpret_after_every_pass(jit_fn, grid, args, meta, outputs):
     spec = specialise(source, args, meta)
     manager = PassManager(record=False, snapshots=True)
     manager.run(build_tile_ir(jit_fn.fn, spec.params))
-    dims = tuple(grid) + (1,) * (3 - len(grid))
     results = {}
     for name, fn in manager.snapshots:
         for t in outputs:
             t.fill_(float("nan"))
-        memory = Memory()
-        values = []
-        for a in spec.runtime_args:
-            if isinstance(a, TensorArg):
-                memory.add(a.name, a.address, a.nbytes)
-                values.append(a.address)
-            else:
-                values.append(a)
-        interpret(copy.deepcopy(fn), values, dims, memory)
+        interpret_with_runtime_args(copy.deepcopy(fn), spec.runtime_args, grid)
         results[name] = [t.clone() for t in outputs]
     return results

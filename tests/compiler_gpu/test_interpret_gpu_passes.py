@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from mini_compiler.backends.gpu.compiler import GpuOptions, gpu_passes
+from mini_compiler.driver import interpret_with_runtime_args
 from mini_compiler.frontend.codegen import build_tile_ir, kernel_source
-from mini_compiler.interpreter import Memory, interpret
 from mini_compiler.passes.pipeline import PassManager
-from mini_compiler.runtime.specialization import TensorArg, specialise
+from mini_compiler.runtime.specialization import specialise
 
 from . import kernels
 
@@ -65,14 +65,7 @@ def triton_cdiv(a: int, b: int) -> int:
 def _interpret(fn, spec, grid, outputs):
     for t in outputs:
         t.fill_(float("nan"))
-    memory, values = Memory(), []
-    for a in spec.runtime_args:
-        if isinstance(a, TensorArg):
-            memory.add(a.name, a.address, a.nbytes)
-            values.append(a.address)
-        else:
-            values.append(a)
-    interpret(copy.deepcopy(fn), values, tuple(grid) + (1,) * (3 - len(grid)), memory)
+    interpret_with_runtime_args(copy.deepcopy(fn), spec.runtime_args, grid)
     return [t.clone() for t in outputs]
 
 

@@ -438,6 +438,10 @@ def default_bwd_config(head_dim: int, causal: bool) -> BwdConfig:
     return GPU_BWD_CONFIGS[(max(head_dim, 64), bool(causal))]
 
 
+# The backward pass's kernels, in launch order: delta, then dK and dV, then dQ.
+BACKWARD_KERNELS = (attention_bwd_delta_kernel, attention_bwd_dkdv_kernel, attention_bwd_dq_kernel)
+
+
 # --------------------------------------------------------------------------------------------
 # Wrappers
 # --------------------------------------------------------------------------------------------
@@ -577,8 +581,22 @@ def attention_backward(
     causal: bool = False,
     sm_scale: float | None = None,
     config: BwdConfig | None = None,
+    kernels=None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gradients ``(dq, dk, dv)`` given ``do`` = dLoss/dO and the forward's ``o`` and ``lse``."""
+    """Gradients ``(dq, dk, dv)`` given ``do`` = dLoss/dO and the forward's ``o`` and ``lse``.
+
+    ``kernels`` launches another compilation of the three backward kernels instead of Triton's:
+    a tuple ``(delta, dkdv, dq)`` of builds of :func:`attention_bwd_delta_kernel`,
+    :func:`attention_bwd_dkdv_kernel` and :func:`attention_bwd_dq_kernel`, such as
+    ``tuple(mini_compiler.jit(k) for k in BACKWARD_KERNELS)``.
+    """
+    if kernels is None:
+        launch = _launch
+    else:  # another compiler's builds: their own launch path, keyed by position
+        builds = dict(zip(BACKWARD_KERNELS, kernels, strict=True))
+
+        def launch(kernel, grid, args, constants, key, **options):
+            builds[kernel][grid](*args, **constants, **options)
     batch, heads, n, head_dim = q.shape
     sm_scale = _scale(head_dim, sm_scale)
     cfg = config or default_bwd_config(head_dim, causal)
@@ -588,7 +606,7 @@ def attention_backward(
     grid = (triton.cdiv(n, 64), batch * heads)
     constants = {"HEAD_DIM": head_dim, "BLOCK_M": 64}
     key = (q.device.index, q.dtype, grid, n, head_dim, aligned(o), aligned(do))
-    _launch(attention_bwd_delta_kernel, grid, (o, do, delta, n), constants, key)
+    launch(attention_bwd_delta_kernel, grid, (o, do, delta, n), constants, key)
     dq, dk, dv = torch.empty_like(q), torch.empty_like(k), torch.empty_like(v)
     qk_scale = sm_scale * LOG2E
     options = {"num_warps": cfg.num_warps, "num_stages": cfg.num_stages}
@@ -601,14 +619,14 @@ def attention_backward(
                      CAUSAL=bool(causal), EVEN_N=even)  # fmt: skip
     args = (q, k, v, do, lse, delta, dk, dv, n, sm_scale, qk_scale)
     key = (q.device.index, q.dtype, grid, n, cfg, tuple(constants.values()), alignment)
-    _launch(attention_bwd_dkdv_kernel, grid, args, constants, key, **options)
+    launch(attention_bwd_dkdv_kernel, grid, args, constants, key, **options)
     even = n % cfg.block_m2 == 0 and n % cfg.block_n2 == 0
     grid = (triton.cdiv(n, cfg.block_m2), batch * heads)
     constants = dict(HEAD_DIM=head_dim, BLOCK_M=cfg.block_m2, BLOCK_N=cfg.block_n2,
                      CAUSAL=bool(causal), EVEN_N=even)  # fmt: skip
     args = (q, k, v, do, lse, delta, dq, n, sm_scale, qk_scale)
     key = (q.device.index, q.dtype, grid, n, cfg, tuple(constants.values()), alignment)
-    _launch(attention_bwd_dq_kernel, grid, args, constants, key, **options)
+    launch(attention_bwd_dq_kernel, grid, args, constants, key, **options)
     return dq, dk, dv
 
 

@@ -126,10 +126,7 @@ class ControlFlow(GeneratorBase):
         bounds = [self.to_value(a, scalar(bound_element), node) for a in args]
         bounds = [self.cast(b, bound_element) for b in bounds]
         before = dict(self.scope)
-        carried_names = [n for n in _assigned_names(node.body)
-                         if n in before and n != node.target.id
-                         and isinstance(before[n], (Value, int, float, bool))
-                         and not isinstance(before[n], bool)]
+        carried_names = self._carried_names(node, before)
         inits = [self.to_value(before[n], None, node) for n in carried_names]
         body = Block()
         iv = body.add_arg(scalar(bound_element), node.target.id)
@@ -170,9 +167,7 @@ class ControlFlow(GeneratorBase):
             if isinstance(stmt, ast.Return):
                 raise self.error(stmt, "`return` inside a while-loop is not supported")
         before = dict(self.scope)
-        carried_names = [n for n in _assigned_names(node.body)
-                         if n in before and isinstance(before[n], (Value, int, float))
-                         and not isinstance(before[n], bool)]
+        carried_names = self._carried_names(node, before)
         inits = [self.to_value(before[n], None, node) for n in carried_names]
         outer = self.builder.block
         regions = []
@@ -208,6 +203,38 @@ class ControlFlow(GeneratorBase):
         op = self.builder.create("tile.while", inits, [v.type for v in inits], regions=regions)
         for n, r in zip(carried_names, op.results, strict=True):
             self.scope[n] = r
+
+
+    def _carried_names(self, loop: ast.For | ast.While, before: dict) -> list[str]:
+        """The loop's carried values (:data:`RULES` ``"loop_carried_names"``), keeping those
+        that hold a runtime value or a number (names of functions, pointers' constexprs and
+        booleans stay compile-time)."""
+        names = RULES["loop_carried_names"](loop, set(before))
+        for n in names:
+            if n not in before:
+                raise self.error(loop, f"loop_carried_names gave `{n}`, which is not bound "
+                                       "before the loop: only a value that exists before the "
+                                       "loop can enter it")
+        if len(set(names)) != len(names):
+            raise self.error(loop, f"loop_carried_names gave a name twice: {names}")
+        return [n for n in names if isinstance(before[n], (Value, int, float))
+                and not isinstance(before[n], bool)]
+
+
+def loop_carried_names(loop: ast.For | ast.While, defined_before: set[str]) -> list[str]:
+    """The names a loop carries from one iteration to the next, in the order the body first
+    assigns them: every name the body assigns (``=``, ``+=``, tuple targets, inside nested
+    ``if`` and ``for`` too) that is bound before the loop. A name first bound inside the loop
+    is a temporary of one iteration; the ``for`` loop's own variable is the induction variable,
+    not a carried value. Triton's front end finds them the same way."""
+    own = {loop.target.id} if isinstance(loop, ast.For) and isinstance(loop.target, ast.Name) \
+        else set()
+    return [n for n in _assigned_names(loop.body) if n in defined_before and n not in own]
+
+
+# The front end's exercise rule (``mini_compiler.hooks.override(frontend=...)``).
+RULES = {"loop_carried_names": loop_carried_names}
+DEFAULT_RULES = dict(RULES)
 
 
 def _assigned_names(statements: list[ast.stmt]) -> list[str]:

@@ -188,3 +188,59 @@ def test_rings_placed_on_each_other_give_a_wrong_product_in_the_interpreter():
                                rtol=2e-3, atol=2e-2)
     assert not torch.allclose(results["tile.gpu.allocate_shared_memory"][0].double(), want,
                               rtol=2e-3, atol=2e-2)
+
+
+def _unguarded_hazards(block, found=None) -> list[str]:
+    """Pairs of ops in one block (a loop body included) that touch the same shared bytes, one of
+    them writing, with no ``gpu.barrier`` or ``gpu.async_wait`` between them."""
+    from mini_compiler.passes.gpu.insert_barriers import ASYNC_WAIT, BARRIER, accesses
+
+    found = [] if found is None else found
+    since = []  # (op, reads, writes) since the last barrier
+    for op in block.ops:
+        if op.name in (BARRIER, ASYNC_WAIT):
+            since.clear()
+            continue
+        for region in op.regions:
+            _unguarded_hazards(region, found)
+        reads, writes = accesses(op)
+        for other, other_reads, other_writes in since:
+            if any(a[0] < b[1] and b[0] < a[1] for a in writes for b in other_reads + other_writes) \
+                    or any(a[0] < b[1] and b[0] < a[1] for a in reads for b in other_writes):
+                found.append(f"{other.name} then {op.name}")
+        if reads or writes:
+            since.append((op, reads, writes))
+    return found
+
+
+@pytest.mark.parametrize("stages", [2, 3])
+def test_the_hazard_finder_sees_the_race_it_guards_against(stages):
+    """The checker below must fail on a body whose barriers were taken out."""
+    from mini_compiler.passes.gpu.insert_barriers import BARRIER
+    body = _attention_backward(2, stages).layout_ir.body
+    loop = next(op for op in body.ops if op.regions)
+    loop.regions[0].ops[:] = [op for op in loop.regions[0].ops if op.name != BARRIER]
+    assert _unguarded_hazards(body)
+
+
+def _attention_backward(kernel_index, stages, d=64):
+    from course.kernels.attention import BACKWARD_KERNELS
+    n = 4096
+    x, rows = torch.empty(2 * n, d, dtype=torch.float16), torch.empty(2 * n)
+    outputs = (x, x) if kernel_index == 1 else (x,)
+    return compile_for_gpu(BACKWARD_KERNELS[kernel_index], *(x,) * 4, rows, rows, *outputs, n,
+                           0.1, 0.1, HEAD_DIM=d, BLOCK_M=64, BLOCK_N=64, CAUSAL=False,
+                           EVEN_N=True, num_warps=4, num_stages=stages)
+
+
+@pytest.mark.parametrize("stages", [2, 3])
+@pytest.mark.parametrize("kernel_index", [1, 2])
+def test_a_pipelined_loop_body_gets_its_own_barriers(kernel_index, stages):
+    """The dQ loop converts two loop-invariant vectors (lse, delta) through the same scratch
+    bytes, one after the other. A loop body that starts with ``gpu.async_wait`` needs no
+    barrier at its start, but it still needs one between those two conversions: without it a
+    fast warp overwrites the scratch while a slow one is still reading (seen on the H200 as
+    wrong dQ rows with ``num_stages = 3``; the interpreter, one thread at a time, cannot see
+    it)."""
+    compiled = _attention_backward(kernel_index, stages)
+    assert _unguarded_hazards(compiled.layout_ir.body) == []

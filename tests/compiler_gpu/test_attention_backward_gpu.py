@@ -113,3 +113,66 @@ def test_backward_on_gpu_matches_autograd(n, causal, d, dtype):
     for name, got, want in (("dQ", out_q, dq), ("dK", out_k, dk), ("dV", out_v, dv)):
         error = (got.double() - want).abs().nan_to_num(1e9).max().item()
         assert error < bound, f"{name}: max error {error}"
+
+
+_BUILDS: dict = {}
+
+
+def _mini_compiler_backward():
+    """One ``mini_compiler.jit`` of each backward kernel for the session: their compiled code
+    must outlive every launch."""
+    if "kernels" not in _BUILDS:
+        import mini_compiler
+        from course.kernels.attention import BACKWARD_KERNELS
+        _BUILDS["kernels"] = tuple(mini_compiler.jit(k) for k in BACKWARD_KERNELS)
+    return _BUILDS["kernels"]
+
+
+def _wrapper_errors(device, n, d, dtype, causal, config):
+    """``attention_backward(..., kernels=mini_compiler builds)`` against float64 autograd:
+    the largest error of dQ, dK and dV. ``O`` is float64 attention rounded to ``dtype`` and
+    ``lse`` its base-2 log-sum-exp, as the forward would give."""
+    from course.kernels.attention import attention_backward
+
+    (q, k, v, do, lse, _), grads = _inputs(2, n, d, dtype, causal, device)
+    o = _forward_output(q, k, v, causal).to(dtype)
+    shape = (1, 2, n, d)
+    got = attention_backward(do.reshape(shape), q.reshape(shape), k.reshape(shape),
+                             v.reshape(shape), o.reshape(shape), lse.reshape(1, 2, n),
+                             causal=causal, config=config, kernels=_mini_compiler_backward())
+    return [(g.reshape(2, n, d).double() - e).abs().nan_to_num(1e9).max().item()
+            for g, e in zip(got, grads, strict=True)]
+
+
+def _forward_output(q, k, v, causal):
+    n, d = q.shape[-2], q.shape[-1]
+    s = q.double() @ k.double().transpose(1, 2) / math.sqrt(d)
+    if causal:
+        s = s.masked_fill(torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1),
+                          float("-inf"))
+    return torch.softmax(s, -1) @ v.double()
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_lesson_wrapper_runs_mini_compiler_backward_on_the_cpu(causal):
+    """``attention_backward(..., kernels=...)``: the lesson's three backward kernels compiled to
+    x86 by mini_compiler, through the lesson's own wrapper."""
+    from course.env import configure
+
+    if configure().device != "cpu":
+        pytest.skip("where there is a GPU the course's wrappers take GPU tensors (the GPU tests "
+                    "below); COURSE_DEVICE=cpu runs this one there")
+    from course.kernels.attention import BwdConfig
+    errors = _wrapper_errors("cpu", 77, 32, torch.float32, causal, BwdConfig(16, 32, 32, 16))
+    assert max(errors) < 1e-4, errors
+
+
+@needs_gpu
+@pytest.mark.parametrize("n", [1000, 4097])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("d", [64, 128])
+def test_lesson_wrapper_runs_mini_compiler_backward_on_the_gpu(n, causal, d):
+    from course.kernels.attention import BwdConfig
+    errors = _wrapper_errors("cuda", n, d, torch.float16, causal,
+                             BwdConfig(64, 128, 128, 64, 8, 3))
+    assert max(errors) < 2e-2, errors

@@ -91,11 +91,15 @@ def _insert(block: Block, read_since: list[Span], written_since: list[Span]) -> 
                 inner = [accesses(o) for o in walk_ops(region)]
                 reads = [s for r, _ in inner for s in r]
                 writes = [s for _, w in inner for s in w]
-                if (reads or writes) and not (region.ops and region.ops[0].name == ASYNC_WAIT):
+                if not reads and not writes:
+                    continue
+                # the body's first write may meet the previous iteration's last reads; a body
+                # that starts with gpu.async_wait has that barrier already
+                if not (region.ops and region.ops[0].name == ASYNC_WAIT):
                     region.ops.insert(0, Op(BARRIER, [], [], loc=op.loc))
-                    _insert(region, [], [])
-                    read_since.extend(reads)
-                    written_since.extend(writes)
+                _insert(region, [], [])  # and the hazards inside one iteration
+                read_since.extend(reads)
+                written_since.extend(writes)
             continue
         reads, writes = accesses(op)
         if not reads and not writes:

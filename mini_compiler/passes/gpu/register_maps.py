@@ -32,10 +32,34 @@ from .layouts import WARP_SIZE, Layout, SliceLayout, element_coordinates
 from .mma_layouts import MmaLayout
 
 
-@cache
 def register_map(source: Layout, source_shape: tuple[int, ...], target: Layout,
                  target_shape: tuple[int, ...],
                  expand_axis: int | None = None) -> tuple[int, ...] | None:
+    """For each register of a tile in ``target``, the register of the same thread holding that
+    element in ``source`` (see :func:`derive_register_map`). A conversion between two layouts
+    of one shape asks ``RULES["same_shape"]`` (a learner's function can stand there, through
+    ``mini_compiler.hooks.override(gpu={"register_map": ...})``)."""
+    if expand_axis is None and source_shape == target_shape:
+        rule = RULES["same_shape"]
+        if rule is not _same_shape:
+            found = rule(source, target, tuple(source_shape))
+            return None if found is None else tuple(found)
+    return derive_register_map(source, source_shape, target, target_shape, expand_axis)
+
+
+def _same_shape(source: Layout, target: Layout, shape: tuple[int, ...]):
+    return derive_register_map(source, shape, target, shape)
+
+
+# The renumbering of a conversion between two layouts of one shape: the compiler's own, or a
+# learner's rule ``(source, target, shape) -> tuple | None`` installed for an exercise.
+RULES = {"same_shape": _same_shape}
+
+
+@cache
+def derive_register_map(source: Layout, source_shape: tuple[int, ...], target: Layout,
+                        target_shape: tuple[int, ...],
+                        expand_axis: int | None = None) -> tuple[int, ...] | None:
     """For each register of a tile in ``target``, the register of the *same thread* holding
     that element in ``source``; ``None`` when some thread lacks an element it needs, or when
     the renumbering differs between threads.

@@ -245,12 +245,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/results/nvidia-h200")
     parser.add_argument("--quick", action="store_true", help="head_dim 128 only for speed")
+    parser.add_argument("--backward-only", action="store_true",
+                        help="time the backward only (attention_compiler_backward.json)")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("no GPU: ptxas resources of each configuration (nothing recorded)")
         ptxas_table()
         return
     device = "cuda"
+    if args.backward_only:
+        import triton
+        record = {
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "gpu": torch.cuda.get_device_name(), "torch": torch.__version__,
+            "triton": triton.__version__, "python": platform.python_version(),
+            "speed_backward": speed_backward(device, args.quick),
+        }
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "attention_compiler_backward.json").write_text(json.dumps(record, indent=1) + "\n")
+        print("wrote", out / "attention_compiler_backward.json")
+        return
     record = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "gpu": torch.cuda.get_device_name(), "torch": torch.__version__,

@@ -7,13 +7,13 @@ import ast
 
 import pytest
 
-from course.check import NotSolvedYet, WrongAnswer
 import mini_compiler.language as tl
+from course.check import NotSolvedYet, WrongAnswer
 from course.exercises import lesson04_compiler as exercises
 from mini_compiler.passes.gpu.layouts import element_coordinates
 
 
-# -- loop-carried names ------------------------------------------------------------------------------
+# -- loop-carried names ---------------------------------------------------------------------
 def carried(loop, defined_before):
     names = []
     for stmt in loop.body:
@@ -135,7 +135,7 @@ def test_the_front_end_refuses_a_name_that_is_not_bound_before():
     assert out.item() == 10.0
 
 
-# -- register maps -----------------------------------------------------------------------------------
+# -- register maps ---------------------------------------------------------------------------
 def register_map(source, target, shape):
     first = None
     for warp in range(target.num_warps):

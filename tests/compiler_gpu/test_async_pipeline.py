@@ -204,9 +204,11 @@ def _unguarded_hazards(block, found=None) -> list[str]:
         for region in op.regions:
             _unguarded_hazards(region, found)
         reads, writes = accesses(op)
+        def overlap(spans, others):
+            return any(a[0] < b[1] and b[0] < a[1] for a in spans for b in others)
+
         for other, other_reads, other_writes in since:
-            if any(a[0] < b[1] and b[0] < a[1] for a in writes for b in other_reads + other_writes) \
-                    or any(a[0] < b[1] and b[0] < a[1] for a in reads for b in other_writes):
+            if overlap(writes, other_reads + other_writes) or overlap(reads, other_writes):
                 found.append(f"{other.name} then {op.name}")
         if reads or writes:
             since.append((op, reads, writes))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import torch
 
+import mini_compiler.language as tl
 from mini_compiler.backends.gpu import compile_for_gpu, tile_layouts
 from mini_compiler.frontend.codegen import build_tile_ir, kernel_source
 from mini_compiler.ir.ops import walk_ops
@@ -134,3 +135,42 @@ def test_accesses_are_never_wider_than_a_threads_contiguous_run():
     scale_load = [op for op in walk_ops(compiled.layout_ir.body) if op.name == "tile.load"][1]
     assert scale_load.attrs["vector_width"] == 4
     assert "ld.global.v" not in compiled.ptx
+
+
+def _int64_rows(x_ptr, out_ptr, BLOCK: tl.constexpr):
+    rows = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK).to(tl.int64)
+    tl.store(out_ptr + rows, tl.load(x_ptr + rows))
+
+
+def _int64_truncated(x_ptr, out_ptr, BLOCK: tl.constexpr):
+    rows = (tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)).to(tl.int64).to(tl.int16)
+    tl.store(out_ptr + rows, tl.load(x_ptr + rows))
+
+
+def test_widening_an_offset_to_int64_keeps_its_runs():
+    """``.to(tl.int64)`` keeps every value, so a run of offsets stays a run (lesson 4's kernels
+    add an int64 head offset to int32 tiles); narrowing may wrap and keeps nothing."""
+    x = torch.empty(4096, dtype=torch.float16)
+    for kernel, width in ((_int64_rows, 8), (_int64_truncated, 1)):
+        fn = tile_ir_of(kernel, x, x, BLOCK=256)
+        info = analyse_axis_info(fn)
+        load = next(op for op in walk_ops(fn.body) if op.name == "tile.load")
+        got = vector_width(info[load.operands[0]].contiguity[0],
+                           info[load.operands[0]].divisibility[0], 2)
+        assert got == width, (kernel.__name__, info[load.operands[0]])
+
+
+def test_lesson4_backward_loads_are_vectorised_where_rows_are_contiguous():
+    """Q, dO and the dQ store of the dQ kernel (int64 head offset plus int32 tiles): 16 bytes
+    per access; K^T and V^T, contiguous along their first dimension, stay one element wide."""
+    from course.kernels.attention import attention_bwd_dq_kernel
+
+    x, rows = torch.empty(8192, 64, dtype=torch.float16), torch.empty(8192)
+    compiled = compile_for_gpu(attention_bwd_dq_kernel, x, x, x, x, rows, rows, x, 4096, 0.1, 0.1,
+                               HEAD_DIM=64, BLOCK_M=64, BLOCK_N=64, CAUSAL=False, EVEN_N=True,
+                               num_warps=4, num_stages=3)
+    ir = compiled.asm["tile.gpu.coalesce"].splitlines()
+    tiles = [line for line in ir if "tile<64x64" in line and "vector_width" in line]
+    assert [line.split("vector_width = ")[1][0] for line in tiles if "tile.load" in line] == \
+        ["8", "8"]
+    assert all("vector_width = 1" in line for line in ir if "gpu.async_copy" in line)

@@ -244,9 +244,19 @@ class _Analysis:
             info = _compare(operands[0], operands[1], ordered=False)
         elif name in ("tile.and", "tile.or", "tile.xor", "tile.where", "tile.not"):
             info = _constancy_only(*operands)
+        elif name == "tile.cast" and _widens_an_integer(op):
+            # i32 -> i64 (``.to(tl.int64)`` before an offset is scaled): every value is kept,
+            # so runs, alignment and constancy are those of the operand
+            info = operands[0]
         else:
             info = unknown(shape) if shape else _scalar(1)
         self.info[result] = info
+
+
+def _widens_an_integer(op: Op) -> bool:
+    source, target = op.operands[0].type.element, op.result.type.element
+    return (source.is_int and target.is_int and not source.is_bool and not target.is_bool
+            and target.bits >= source.bits)
 
 
 def meet(a: AxisInfo, b: AxisInfo) -> AxisInfo:

@@ -149,16 +149,23 @@ def speed_backward(device, quick: bool, configs=BWD_CONFIGS) -> list[dict]:
                 runs[name] = run
             for name, fn in runs.items():
                 row = {"pass": "backward", "head_dim": d, "causal": causal, "impl": name}
-                try:
-                    timed = fn() if name.startswith("sdpa") else fn
-                    timing = course.bench(timed)
-                    row.update(ms=timing.ms, tflops=course.tflops(flops, timing))
-                except Exception as e:  # noqa: BLE001 - a back end missing here is recorded
-                    row["error"] = f"{type(e).__name__}: {e}"[:300]
-                print(row, flush=True)
-                rows.append(row)
+                # SDPA's entries record a forward first and return the backward to time
+                make = fn if name.startswith("sdpa") else (lambda f=fn: f)
+                rows.append(_measure(row, make, flops))
     _ratios(rows)
     return rows
+
+
+def _measure(row: dict, make, flops: float) -> dict:
+    """Time the callable ``make()`` returns (do_bench median) into ``row``; a back end that
+    is missing here, or fails, is recorded with its error instead."""
+    try:
+        timing = course.bench(make())
+        row.update(ms=timing.ms, tflops=course.tflops(flops, timing))
+    except Exception as e:  # noqa: BLE001 - a back end missing here is recorded
+        row["error"] = f"{type(e).__name__}: {e}"[:300]
+    print(row, flush=True)
+    return row
 
 
 def _ratios(rows: list[dict]) -> None:
@@ -195,13 +202,7 @@ def speed(device, quick: bool) -> list[dict]:
             runs["sdpa-cudnn"] = lambda c=causal: sdpa(SDPBackend.CUDNN_ATTENTION)(q, k, v, c)
             for name, fn in runs.items():
                 row = {"head_dim": d, "causal": causal, "impl": name}
-                try:
-                    timing = course.bench(fn)
-                    row.update(ms=timing.ms, tflops=course.tflops(flops, timing))
-                except Exception as e:  # noqa: BLE001 - a back end missing here is recorded
-                    row["error"] = f"{type(e).__name__}: {e}"[:300]
-                print(row, flush=True)
-                rows.append(row)
+                rows.append(_measure(row, lambda f=fn: f, flops))
     _ratios(rows)
     return rows
 

@@ -98,14 +98,17 @@ def rules_are_defaults() -> bool:
     the stored code was made with other rules)."""
     from ..backends import llvm_core
     from ..backends.gpu import compiler as gpu_compiler
+    from ..frontend import control_flow
     from ..passes import constant_fold
-    from ..passes.gpu import axis_info
+    from ..passes.gpu import axis_info, register_maps
 
     return (constant_fold.FOLDERS == constant_fold.DEFAULT_FOLDERS
             and llvm_core.ELEMENT_RULES == llvm_core.DEFAULT_ELEMENT_RULES
             and not llvm_core.LEARNER_RULES
             and gpu_compiler.RULES == gpu_compiler.DEFAULT_RULES
-            and axis_info.RULES == axis_info.DEFAULT_RULES)
+            and axis_info.RULES == axis_info.DEFAULT_RULES
+            and control_flow.RULES == control_flow.DEFAULT_RULES
+            and register_maps.RULES == register_maps.DEFAULT_RULES)
 
 
 def key(fingerprint: str, spec_key: tuple, backend: str, options: tuple) -> str:

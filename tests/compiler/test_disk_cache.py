@@ -76,6 +76,25 @@ def test_no_disk_cache_while_an_exercise_rule_is_installed():
     assert disk_cache.rules_are_defaults()
 
 
+@pytest.mark.parametrize("table,rule", [
+    ("folders", {"tile.mul": lambda a, b: a * b}),
+    ("lowering", {"tile.add": lambda b, element, x, y: b.fadd(x, y)}),
+    ("gpu", {"vector_width": lambda contiguity, divisibility, element_bytes: 1}),
+    ("gpu", {"register_map": lambda source, target, shape: None}),
+    ("axis_info", {"tile.mul": lambda a, b: a}),
+    ("frontend", {"loop_carried_names": lambda loop, before: []}),
+])
+def test_every_kind_of_exercise_rule_turns_the_disk_cache_off(table, rule):
+    """Each table ``override`` can fill: while a learner's rule stands there, a kernel compiled
+    and stored with the compiler's own rules must not be loaded in its place."""
+    import mini_compiler.hooks
+    from mini_compiler.runtime import disk_cache
+
+    with mini_compiler.hooks.override(**{table: rule}):
+        assert not disk_cache.rules_are_defaults()
+    assert disk_cache.rules_are_defaults()
+
+
 @pytest.mark.parametrize("backend", ["cpu", "cuda"])
 def test_key_names_compiler_version_and_target(backend):
     from mini_compiler.runtime import disk_cache

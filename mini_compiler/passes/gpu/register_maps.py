@@ -54,6 +54,7 @@ def _same_shape(source: Layout, target: Layout, shape: tuple[int, ...]):
 # The renumbering of a conversion between two layouts of one shape: the compiler's own, or a
 # learner's rule ``(source, target, shape) -> tuple | None`` installed for an exercise.
 RULES = {"same_shape": _same_shape}
+DEFAULT_RULES = dict(RULES)
 
 
 @cache

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import math
 import platform
 import sys
 from pathlib import Path
@@ -48,6 +47,7 @@ from course.kernels.attention import (  # noqa: E402
     attention_flops,
     attention_forward,
     attention_fwd_kernel,
+    naive_attention,
 )
 
 # mini_compiler's configurations: (BLOCK_M, BLOCK_N, num_warps, num_stages). 128x64 on 8 warps
@@ -60,15 +60,6 @@ BWD_CONFIGS = [BwdConfig(64, 128, 128, 64, 8, 3), BwdConfig(64, 64, 64, 64, 4, 3
 BWD_KERNELS = tuple(mini_compiler.jit(k) for k in BACKWARD_KERNELS)
 
 
-def reference(q, k, v, causal):
-    n, d = q.shape[-2], q.shape[-1]
-    s = (q.double() @ k.double().transpose(-1, -2)) / math.sqrt(d)
-    if causal:
-        s = s.masked_fill(torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1),
-                          float("-inf"))
-    return torch.softmax(s, -1) @ v.double()
-
-
 def check(device) -> list[dict]:
     rows = []
     for n in CHECK_N:
@@ -77,7 +68,7 @@ def check(device) -> list[dict]:
                 q, k, v = (torch.randn(1, 4, n, d, device=device, dtype=dtype)
                            for _ in range(3))
                 for causal in (False, True):
-                    expected = reference(q, k, v, causal)
+                    expected = naive_attention(q.double(), k.double(), v.double(), causal)
                     for cfg in CONFIGS:
                         out, lse = attention_forward(q, k, v, causal=causal, config=cfg,
                                                      kernel=KERNEL)
@@ -104,7 +95,7 @@ def check_backward(device) -> list[dict]:
                     o, lse = attention_forward(q, k, v, causal=causal)
                     leaves = [t.double().requires_grad_() for t in (q, k, v)]
                     expected = torch.autograd.grad(
-                        reference(*leaves, causal), leaves, do.double())
+                        naive_attention(*leaves, causal), leaves, do.double())
                     for cfg in BWD_CONFIGS:
                         grads = attention_backward(do, q, k, v, o, lse, causal=causal,
                                                    config=cfg, kernels=BWD_KERNELS)

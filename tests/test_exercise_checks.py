@@ -331,45 +331,10 @@ def test_online_update_rejects_an_update_that_breaks_on_a_fully_masked_tile():
         lesson04.check_online_update(online_update_without_a_safe_maximum)
 
 
-@triton.jit
-def _window_kernel(Q, K, V, Out, N, qk_scale, WINDOW, HEAD_DIM: tl.constexpr,
-                   BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, SKIP: tl.constexpr):  # fmt: skip
-    start_m = tl.program_id(0) * BLOCK_M
-    base = tl.program_id(1).to(tl.int64) * N * HEAD_DIM
-    offs_m = start_m + tl.arange(0, BLOCK_M)
-    offs_d = tl.arange(0, HEAD_DIM)
-    rows = offs_m[:, None] < N
-    q = tl.load(Q + base + offs_m[:, None] * HEAD_DIM + offs_d[None, :], mask=rows, other=0.0)
-    m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
-    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
-    acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
-    lo = 0
-    if SKIP:
-        lo = (tl.maximum(start_m - WINDOW + 1, 0) // BLOCK_N) * BLOCK_N
-    hi = tl.minimum(start_m + BLOCK_M, N)
-    for start_n in range(lo, hi, BLOCK_N):
-        offs_n = start_n + tl.arange(0, BLOCK_N)
-        kv = offs_n[:, None] * HEAD_DIM + offs_d[None, :]
-        k = tl.load(K + base + kv, mask=offs_n[:, None] < N, other=0.0)
-        v = tl.load(V + base + kv, mask=offs_n[:, None] < N, other=0.0)
-        qk = tl.dot(q, tl.trans(k)) * qk_scale
-        cols = offs_n[None, :]
-        keep = (cols < N) & (cols <= offs_m[:, None]) & (cols > offs_m[:, None] - WINDOW)
-        qk = tl.where(keep, qk, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(qk, 1))
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        p = tl.math.exp2(qk - m_safe[:, None])
-        alpha = tl.math.exp2(m_i - m_safe)
-        l_i = l_i * alpha + tl.sum(p, 1)
-        acc = tl.dot(p.to(v.dtype), v, acc * alpha[:, None])
-        m_i = m_new
-    out = acc / tl.where(l_i > 0, l_i, 1.0)[:, None]
-    tl.store(Out + base + offs_m[:, None] * HEAD_DIM + offs_d[None, :],
-             out.to(Out.dtype.element_ty), mask=rows)  # fmt: skip
-
-
 def _window_attention(skip: bool):
     import math
+
+    from sliding_window_kernel import sliding_window_kernel
 
     from course.check import empty_poisoned
 
@@ -377,8 +342,9 @@ def _window_attention(skip: bool):
         b, h, n, d = q.shape
         out = empty_poisoned(b, h, n, d, dtype=q.dtype, device=q.device)
         grid = (triton.cdiv(n, block_m), b * h)
-        _window_kernel[grid](q, k, v, out, n, 1.4426950408889634 / math.sqrt(d), window,
-                             HEAD_DIM=d, BLOCK_M=block_m, BLOCK_N=block_n, SKIP=skip)  # fmt: skip
+        sliding_window_kernel[grid](q, k, v, out, n, 1.4426950408889634 / math.sqrt(d), window,
+                                    HEAD_DIM=d, BLOCK_M=block_m, BLOCK_N=block_n,
+                                    SKIP=skip)  # fmt: skip
         return out
 
     return window_attention

@@ -151,7 +151,12 @@ def _run_attention_with(rule: dict, exercise: str) -> str:
     with ``rule`` installed, against float64 attention: x86 code on a laptop, the GPU where
     there is one. Returns what ran."""
     import mini_compiler
-    from course.kernels.attention import FwdConfig, attention_forward, attention_fwd_kernel
+    from course.kernels.attention import (
+        FwdConfig,
+        attention_forward,
+        attention_fwd_kernel,
+        naive_attention,
+    )
     from mini_compiler.hooks import override
 
     env = configure()
@@ -164,7 +169,7 @@ def _run_attention_with(rule: dict, exercise: str) -> str:
         kernel = mini_compiler.jit(attention_fwd_kernel)
         for causal in (False, True):
             out, _ = attention_forward(q, k, v, causal=causal, config=config, kernel=kernel)
-            want = _attention_reference(q, k, v, causal)
+            want = naive_attention(q.double(), k.double(), v.double(), causal)
             error = float((out.double() - want).abs().nan_to_num(1e9).max())
             bound = 1e-2 if env.on_gpu else 1e-4
             if error > bound:
@@ -174,15 +179,6 @@ def _run_attention_with(rule: dict, exercise: str) -> str:
                     f"largest error is {error:.3g}, more than {bound}.")
     where = "on the GPU" if env.on_gpu else "as x86 code on the CPU"
     return f"which ran {where} and matched float64 attention, causal and not, N = {n}"
-
-
-def _attention_reference(q, k, v, causal):
-    n, d = q.shape[-2], q.shape[-1]
-    s = q.double() @ k.double().transpose(-1, -2) / math.sqrt(d)
-    if causal:
-        future = torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1)
-        s = s.masked_fill(future, float("-inf"))
-    return torch.softmax(s, -1) @ v.double()
 
 
 # -- exercise 2: conversions that stay in registers ------------------------------------------------
@@ -216,10 +212,6 @@ def register_cases():
     ]
 
 
-def _describe_thread(lane: int, warp: int) -> str:
-    return f"warp {warp}, lane {lane}"
-
-
 def _check_register_case(what, source, target, shape, fn) -> None:
     from mini_compiler.passes.gpu.layouts import WARP_SIZE, element_coordinates
     from mini_compiler.passes.gpu.register_maps import derive_register_map
@@ -238,7 +230,7 @@ def _check_register_case(what, source, target, shape, fn) -> None:
                            if c not in held]
                 if missing:
                     raise WrongAnswer(
-                        f"{intro} you returned a renumbering, but {_describe_thread(lane, warp)} "
+                        f"{intro} you returned a renumbering, but warp {warp}, lane {lane} "
                         f"needs element {missing[0]} in the new layout and does not hold it in "
                         "the old one: the conversion must go through shared memory, so return "
                         "None. Check every thread of every warp, not one.")
@@ -285,7 +277,7 @@ def check_register_map(fn) -> None:
 def _compile_attention_with_map(fn, exercise: str) -> str:
     """Compile lesson 4's forward kernel for the GPU with ``fn``: P must reach the second dot in
     registers; every GPU pass interpreted against float64; on a GPU, run against torch."""
-    from course.kernels.attention import LOG2E, attention_fwd_kernel
+    from course.kernels.attention import LOG2E, attention_fwd_kernel, naive_attention
     from mini_compiler.backends.gpu import compile_for_gpu, ptxas_report
     from mini_compiler.backends.gpu.ptxas import find_ptxas
     from mini_compiler.hooks import override
@@ -314,7 +306,7 @@ def _compile_attention_with_map(fn, exercise: str) -> str:
             attention_fwd_kernel, (math.ceil(small / 32), heads),
             (q, k, v, out, lse, small, LOG2E / math.sqrt(32)), [out, lse],
             dict(HEAD_DIM=32, BLOCK_M=32, BLOCK_N=16, CAUSAL=True, EVEN_N=False), num_warps=2)
-    want = _attention_reference(q, k, v, True)
+    want = naive_attention(q.double(), k.double(), v.double(), True)
     for stage, (got, _) in stages.items():
         if float((got.double() - want).abs().max()) > 1e-2:
             raise WrongAnswer(f"{exercise}: with your function lesson 4's kernel computes wrong "

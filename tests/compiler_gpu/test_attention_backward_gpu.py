@@ -132,25 +132,16 @@ def _wrapper_errors(device, n, d, dtype, causal, config):
     """``attention_backward(..., kernels=mini_compiler builds)`` against float64 autograd:
     the largest error of dQ, dK and dV. ``O`` is float64 attention rounded to ``dtype`` and
     ``lse`` its base-2 log-sum-exp, as the forward would give."""
-    from course.kernels.attention import attention_backward
+    from course.kernels.attention import attention_backward, naive_attention
 
     (q, k, v, do, lse, _), grads = _inputs(2, n, d, dtype, causal, device)
-    o = _forward_output(q, k, v, causal).to(dtype)
+    o = naive_attention(q.double(), k.double(), v.double(), causal).to(dtype)
     shape = (1, 2, n, d)
     got = attention_backward(do.reshape(shape), q.reshape(shape), k.reshape(shape),
                              v.reshape(shape), o.reshape(shape), lse.reshape(1, 2, n),
                              causal=causal, config=config, kernels=_mini_compiler_backward())
     return [(g.reshape(2, n, d).double() - e).abs().nan_to_num(1e9).max().item()
             for g, e in zip(got, grads, strict=True)]
-
-
-def _forward_output(q, k, v, causal):
-    n, d = q.shape[-2], q.shape[-1]
-    s = q.double() @ k.double().transpose(1, 2) / math.sqrt(d)
-    if causal:
-        s = s.masked_fill(torch.ones(n, n, dtype=torch.bool, device=q.device).triu(1),
-                          float("-inf"))
-    return torch.softmax(s, -1) @ v.double()
 
 
 @pytest.mark.parametrize("causal", [False, True])

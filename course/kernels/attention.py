@@ -593,6 +593,12 @@ def attention_backward(
     if kernels is None:
         launch = _launch
     else:  # another compiler's builds: their own launch path, keyed by position
+        if len(kernels) != len(BACKWARD_KERNELS):
+            raise ValueError(
+                f"attention_backward: kernels must be {len(BACKWARD_KERNELS)} builds, of the "
+                "delta, dK/dV and dQ kernels in that order (e.g. tuple(mini_compiler.jit(k) for k "
+                f"in BACKWARD_KERNELS)); got {len(kernels)}"
+            )
         builds = dict(zip(BACKWARD_KERNELS, kernels, strict=True))
 
         def launch(kernel, grid, args, constants, key, **options):

@@ -167,3 +167,12 @@ def test_lesson_wrapper_runs_mini_compiler_backward_on_the_gpu(n, causal, d):
     errors = _wrapper_errors("cuda", n, d, torch.float16, causal,
                              BwdConfig(64, 128, 128, 64, 8, 3))
     assert max(errors) < 2e-2, errors
+
+
+def test_a_wrong_number_of_backward_builds_is_refused():
+    from course.kernels.attention import attention_backward
+
+    x = torch.randn(1, 1, 16, 16)
+    with pytest.raises(ValueError, match="kernels must be 3 builds, of the delta, dK/dV and dQ"):
+        attention_backward(x, x, x, x, x, torch.zeros(1, 1, 16),
+                           kernels=_mini_compiler_backward()[1:])

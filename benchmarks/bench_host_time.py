@@ -6,7 +6,8 @@ A call to ``course.kernels.matmul`` first runs Python on the CPU (checks, findin
 kernel, packing arguments) and only then queues the kernel. When the kernel itself takes a few
 microseconds, that CPU time is the run time. Measured here: after a warm-up, the wall time of
 ``CALLS`` calls in a row *without* waiting for the GPU, divided by ``CALLS``, the median of
-``REPEATS`` such runs. The GPU finishes each tiny kernel sooner than the CPU issues the next, so the
+``REPEATS`` such runs, taken in rounds that time the wrapper, Triton's path and torch one after
+another. The GPU finishes each tiny kernel sooner than the CPU issues the next, so the
 queue never fills and the figure is the CPU's cost per call.
 
 For each operation: the course's wrapper (which caches the chosen configuration and a launcher
@@ -35,19 +36,28 @@ TARGET = 1.5  # the wrapper may cost at most this many times torch's host time
 
 def host_us(fn, calls: int = CALLS, repeats: int = REPEATS) -> float:
     """Median over ``repeats`` of the CPU microseconds per call of ``fn`` (no synchronisation)."""
+    return host_rounds({"fn": fn}, calls, repeats)["fn"]
+
+
+def host_rounds(fns: dict, calls: int = CALLS, repeats: int = REPEATS) -> dict[str, float]:
+    """{label: median CPU microseconds per call}, timed in ``repeats`` rounds that each run every
+    function ``calls`` times, one after another: a machine whose CPU speeds up or slows down
+    during the run (one did, by 1.6x) then moves every function's figure alike."""
     import torch
 
-    for _ in range(50):
-        fn()
-    torch.cuda.synchronize()
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
+    for fn in fns.values():
+        for _ in range(50):
             fn()
-        runs.append((time.perf_counter() - start) / calls * 1e6)
-        torch.cuda.synchronize()
-    return statistics.median(runs)
+    torch.cuda.synchronize()
+    runs = {label: [] for label in fns}
+    for _ in range(repeats):
+        for label, fn in fns.items():
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            runs[label].append((time.perf_counter() - start) / calls * 1e6)
+            torch.cuda.synchronize()
+    return {label: statistics.median(r) for label, r in runs.items()}
 
 
 def cases():
@@ -121,10 +131,11 @@ def breakdown() -> list[dict]:
     q = torch.randn(1, 4, 128, 64, device="cuda", dtype=torch.float16)
     rows = []
     for name, checks, allocate, cache in (
-        ("matmul", lambda: mm._check_inputs(a, a, None), lambda: torch.empty_like(a), mm._LAUNCHES),
+        ("matmul", lambda: mm._check_inputs(a, a, None), lambda: a.new_empty((128, 128)),
+         mm._LAUNCHES),
         ("softmax", lambda: sm._check_input(x), lambda: torch.empty_like(x), sm._LAUNCHES),
         ("attention", lambda: att._validate(q, q, q), lambda: (torch.empty_like(q),
-         torch.empty((1, 4, 128), device="cuda")), att._LAUNCHES),
+         q.new_empty((1, 4, 128), dtype=torch.float32)), att._LAUNCHES),
     ):  # fmt: skip
         launcher = next(iter(cache._launchers.values()), None) if len(cache) == 1 else None
         row = {"op": name, "part": "breakdown", "checks_us": host_us(checks),
@@ -138,6 +149,15 @@ def breakdown() -> list[dict]:
         print(f"  {name}: " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
                                         for k, v in row.items() if k not in ("op", "part")))
         rows.append(row)
+    # Three ways to allocate the same output: the wrappers use the two that take the device
+    # from a tensor rather than from a device= argument.
+    ways = host_rounds({
+        "torch_empty_device_us": lambda: torch.empty(x.shape, dtype=x.dtype, device=x.device),
+        "empty_like_us": lambda: torch.empty_like(x),
+        "new_empty_us": lambda: x.new_empty(x.shape),
+    })  # fmt: skip
+    print("  allocation of 64 x 1024 fp32: " + ", ".join(f"{k} {v:.1f}" for k, v in ways.items()))
+    rows.append({"op": "allocation", "part": "ways", **ways})
     return rows
 
 
@@ -157,10 +177,11 @@ def main() -> None:
           "| wrapper / torch | target |")  # fmt: skip
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, size, ours, triton_path, torch_op, autotuner in cases():
+        fns = {"wrapper_us": ours, "triton_launch_us": triton_path, "torch_us": torch_op}
+        if autotuner:
+            fns["autotuner_us"] = autotuner
         row = {"op": name, "size": size, "calls": CALLS, "repeats": REPEATS,
-               "wrapper_us": host_us(ours), "triton_launch_us": host_us(triton_path),
-               "autotuner_us": host_us(autotuner) if autotuner else None,
-               "torch_us": host_us(torch_op)}  # fmt: skip
+               "autotuner_us": None, **host_rounds(fns)}  # fmt: skip
         row["wrapper_over_torch"] = row["wrapper_us"] / row["torch_us"]
         rows.append(row)
         auto = f"{row['autotuner_us']:.1f}" if autotuner else "-"
@@ -171,7 +192,8 @@ def main() -> None:
     path = record(
         "host_time", rows, directory=args.out, target=TARGET,
         notes="CPU microseconds per call, no synchronisation between calls, median of "
-        f"{REPEATS} runs of {CALLS} calls after 50 warm-up calls; tiny problems.",
+        f"{REPEATS} runs of {CALLS} calls after 50 warm-up calls, the runs of one operation's "
+        "wrapper, Triton path and torch taken in turn; tiny problems.",
     )
     print(f"recorded {path}")
 

@@ -47,18 +47,20 @@ def matmul_table(record: dict, include_sweep: bool = False) -> str:
     return "\n".join(lines)
 
 
-def attention_table(record: dict, include_sweep: bool = False) -> str:
-    """Forward TFLOP/s, and ratios to cuDNN and to the lesson's kernel, per case."""
-    rows = [r for r in record["rows"] if r.get("part") == "attention" and "tflops" in r]
+def attention_table(record: dict, include_sweep: bool = False, part: str = "attention") -> str:
+    """TFLOP/s, and ratios to cuDNN and to the lesson's kernel, per case: of the forward pass
+    (``part="attention"``) or of the backward pass (``part="attention-bwd"``)."""
+    rows = [r for r in record["rows"] if r.get("part") == part and "tflops" in r]
     if not include_sweep:
         rows = [r for r in rows if not r["kernel"].startswith("sweep")]
     cases = list(dict.fromkeys((r["head_dim"], r["causal"]) for r in rows))
-    lines = [f"{'case':<18}{'kernel':<28}{'TFLOP/s':>9}{'/ cuDNN':>9}{'/ lesson':>10}"]
+    width = max([28] + [len(r["kernel"]) + 2 for r in rows])
+    lines = [f"{'case':<18}{'kernel':<{width}}{'TFLOP/s':>9}{'/ cuDNN':>9}{'/ lesson':>10}"]
     for d, causal in cases:
         name = f"d={d} {'causal' if causal else 'full'}"
         for r in rows:
             if (r["head_dim"], r["causal"]) == (d, causal):
-                lines.append(f"{name:<18}{r['kernel']:<28}{r['tflops']:>9.0f}"
+                lines.append(f"{name:<18}{r['kernel']:<{width}}{r['tflops']:>9.0f}"
                              f"{r['vs_cudnn']:>8.2f}x{r['vs_lesson']:>9.2f}x")  # fmt: skip
                 name = ""
     return "\n".join(lines)
@@ -80,6 +82,10 @@ def host_time_table(path: Path = RECORD.parent / "host_time.json") -> str:
             lines.append(f"  {r['op']}: checks {r['checks_us']:.1f} us, output allocation "
                          f"{r['allocation_us']:.1f} us, "
                          f"bound launcher {r['bound_launcher_us']:.1f} us")
+        elif r.get("part") == "ways":
+            lines.append(f"  an output of 64 x 1024 fp32: torch.empty(shape, device=...) "
+                         f"{r['torch_empty_device_us']:.1f} us, torch.empty_like "
+                         f"{r['empty_like_us']:.1f} us, x.new_empty {r['new_empty_us']:.1f} us")
     return "\n".join(lines)
 
 

@@ -148,6 +148,24 @@ def test_cached_softmax_and_attention_are_right_with_new_data():
     assert len(sm._LAUNCHES) >= 1 and len(att._LAUNCHES) >= 4
 
 
+@pytest.mark.skipif(not ENV.on_gpu, reason="the softmax plans hold compiled GPU kernels")
+def test_softmax_plan_is_only_taken_by_the_same_kind_of_tensor():
+    """A plan is keyed by shape, strides, dtype, device and alignment: a transposed view, another
+    dtype, a Parameter (a subclass) and an empty tensor each take the checked path."""
+    x = torch.randn(64, 64, device=DEVICE)
+    for _ in range(2):  # the second call takes the plan
+        torch.testing.assert_close(sm.softmax(x), torch.softmax(x, -1))
+    torch.testing.assert_close(sm.softmax(x.T), torch.softmax(x.T, -1))
+    half = x.half()
+    torch.testing.assert_close(sm.softmax(half), torch.softmax(half.float(), -1).half())
+    weight = torch.nn.Parameter(x.clone())
+    torch.testing.assert_close(sm.softmax(weight), torch.softmax(x, -1))
+    with pytest.raises(ValueError, match="empty"):
+        sm.softmax(torch.empty(0, 64, device=DEVICE))
+    with pytest.raises(ValueError, match="on cpu"):
+        sm.softmax(x.cpu())
+
+
 def test_with_a_launch_hook_installed_the_runner_launches(monkeypatch):
     """A profiler's launch hook must see every launch: then Triton's runner does the launching."""
     from triton import knobs
@@ -157,3 +175,26 @@ def test_with_a_launch_hook_installed_the_runner_launches(monkeypatch):
     cache.remember("key", compiled, (1,), FakeKernel, {"MODE": "m", "BLOCK": 2})
     cache.get("key")(1, 2, 3, 0.5)
     assert compiled.direct_calls == [] and len(compiled.calls) == 1
+
+
+@pytest.mark.skipif(not ENV.on_gpu, reason="the matmul plans hold compiled GPU kernels")
+def test_matmul_plan_is_only_taken_by_the_same_kind_of_call():
+    """After a cached call, other strides, dtypes, a subclass, a bad activation and a wrong
+    device each take the checked path: right answers, or the wrapper's own errors."""
+    a = torch.randn(96, 80, device=DEVICE, dtype=torch.float16)
+    b = torch.randn(80, 72, device=DEVICE, dtype=torch.float16)
+    expected = a.double() @ b.double()
+    rtol, atol = tolerance(torch.float16, 80)
+    for _ in range(2):  # the second call takes the plan
+        torch.testing.assert_close(mm.matmul(a, b).double(), expected, rtol=rtol, atol=atol)
+    bt = b.T.contiguous().T  # the same values, column-major
+    torch.testing.assert_close(mm.matmul(a, bt).double(), expected, rtol=rtol, atol=atol)
+    weight = torch.nn.Parameter(b.clone())
+    torch.testing.assert_close(mm.matmul(a, weight).detach().double(), expected, rtol=rtol,
+                               atol=atol)  # fmt: skip
+    with pytest.raises(ValueError, match="activation 'gelu'"):
+        mm.matmul(a, b, "gelu")
+    with pytest.raises(TypeError, match="convert one with"):
+        mm.matmul(a, b.float())
+    with pytest.raises(ValueError, match="on cpu"):
+        mm.matmul(a, b.cpu())

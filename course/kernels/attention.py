@@ -540,7 +540,7 @@ def _forward(q, k, v, causal, sm_scale, config, split_diagonal=True, heavy_first
         if plan is not None:
             launch, scalars = plan
             o = torch.empty_like(q)
-            lse = torch.empty(q.shape[:3], device=q.device, dtype=torch.float32)
+            lse = q.new_empty(q.shape[:3], dtype=torch.float32)  # (cheaper than device=...)
             launch(q, k, v, o, lse, *scalars)
             return o, lse
     batch, heads, n, head_dim = q.shape

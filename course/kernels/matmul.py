@@ -232,11 +232,25 @@ def matmul(
     CPU; on a GPU tensor cores for fp16 and bf16, fp32 is refused), with one fixed tile
     (:data:`MINI_COMPILER_CONFIGS`) unless ``config`` says otherwise.
     """
+    # A repeated call on the GPU: one lookup of everything the checks and Triton's specialisation
+    # depend on (shapes, strides, dtypes, devices, 16-byte alignment) finds the bound launcher, and
+    # the checks, which passed for this key the first time, are not run again.
+    plan_key = None
+    if type(a) is torch.Tensor and type(b) is torch.Tensor and config is None:
+        plan_key = (a.shape, b.shape, a.stride(), b.stride(), a.dtype, b.dtype, a.get_device(),
+                    b.get_device(), a.data_ptr() % 16 == 0, b.data_ptr() % 16 == 0, activation,
+                    compiler)  # fmt: skip
+        plan = _PLANS.get(plan_key)
+        if plan is not None:
+            launch, shape, sizes = plan
+            c = a.new_empty(shape)  # (torch.empty with device= costs twice as much on a GPU)
+            launch(a, b, c, *sizes)
+            return c
     if compiler not in COMPILERS:
         raise ValueError(f"matmul: compiler {compiler!r} is not one of {COMPILERS}")
     _check_inputs(a, b, activation)
     (M, K), (_, N) = a.shape, b.shape
-    c = torch.empty((M, N), device=a.device, dtype=a.dtype)
+    c = a.new_empty((M, N))
     if M == 0 or N == 0:
         return c
     if K == 0:  # an empty sum is 0, and both activations keep 0 at 0
@@ -263,13 +277,17 @@ def matmul(
     launch = _LAUNCHES.get(key)
     if launch is not None:
         launch(*args)
-        return c
-    matmul_autotuned[_grid(M, N)](*args, ACTIVATION=activation)  # times the candidates once
-    _remember_choice(key, args, activation)
+    else:
+        matmul_autotuned[_grid(M, N)](*args, ACTIVATION=activation)  # times the candidates once
+        _remember_choice(key, args, activation)
+        launch = _LAUNCHES.get(key)
+    if launch is not None and plan_key is not None and len(_PLANS) < 1024:
+        _PLANS[plan_key] = (launch, (M, N), args[3:])
     return c
 
 
 _LAUNCHES = LaunchCache()
+_PLANS: dict = {}  # (shapes, strides, dtypes, devices, alignment, options) -> launcher and sizes
 
 # mini_compiler's tile: the fastest measured on the H200 (benchmarks/bench_matmul_compiler.py),
 # and on the CPU the Triton interpreter's.

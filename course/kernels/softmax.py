@@ -136,17 +136,21 @@ def softmax(
     :func:`num_warps_for`. fp32, fp16 and bf16 inputs; the arithmetic is fp32 and the result has
     ``x``'s dtype.
     """
-    _check_input(x)
-    fast = x.dim() == 2 and x.stride(1) == 1 and configure().on_gpu
-    if fast:  # the common case, repeated: one lookup decides everything (see kernels/_launch.py)
-        plan_key = (x.shape, x.stride(0), x.dtype, x.device.index, aligned(x), max_block,
-                    programs, num_warps)  # fmt: skip
+    # The common case, repeated: a contiguous 2-D tensor on the GPU, seen before. One lookup
+    # decides everything (see kernels/_launch.py); the checks below passed for this same key the
+    # first time (shape, strides, dtype and device are all in it), so they are not run again.
+    plan_key = None
+    if type(x) is torch.Tensor and x.dim() == 2:
+        plan_key = (x.shape, x.stride(), x.dtype, x.get_device(), x.data_ptr() % 16 == 0,
+                    max_block, programs, num_warps)  # fmt: skip
         plan = _PLANS.get(plan_key)
         if plan is not None:
             launch, sizes = plan
-            out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+            out = torch.empty_like(x)  # contiguous, like x (half the cost of torch.empty)
             launch(x, out, *sizes)
             return out
+    _check_input(x)
+    fast = plan_key is not None and x.is_contiguous() and configure().on_gpu
     if max_block is None:
         max_block = MAX_BLOCK_GPU if configure().on_gpu else MAX_BLOCK_CPU
     n_cols = x.shape[-1]
@@ -154,7 +158,8 @@ def softmax(
     if x2.stride(1) != 1:  # the kernels read a row as consecutive elements
         x2 = x2.contiguous()
     n_rows = x2.shape[0]
-    out = torch.empty((n_rows, n_cols), dtype=x.dtype, device=x.device)
+    out = torch.empty_like(x2) if fast else torch.empty((n_rows, n_cols), dtype=x.dtype,
+                                                         device=x.device)  # fmt: skip
     kernel, constants, grid, warps = _plan(n_rows, n_cols, max_block, programs, num_warps)
     if kernel is softmax_kernel:
         args = (x2, out, n_rows, n_cols, x2.stride(0), out.stride(0))

@@ -72,7 +72,18 @@ def normalise(nb: nbformat.NotebookNode) -> bool:
         if nb.metadata.get(key) != value:
             nb.metadata[key] = nbformat.from_dict(copy.deepcopy(value))
             changed = True
+    for cell in _cells_with_ids_jupyter_drops(nb):
+        del cell["id"]
+        changed = True
     return changed
+
+
+def _cells_with_ids_jupyter_drops(nb: nbformat.NotebookNode) -> list:
+    """Cells with an ``id`` in a notebook older than nbformat 4.5, which has no cell ids: JupyterLab
+    drops them on saving. (A tool that builds cells with nbformat 5's helpers gives them ids.)"""
+    if (nb.nbformat, nb.nbformat_minor) >= (4, 5):
+        return []
+    return [cell for cell in nb.cells if "id" in cell]
 
 
 def render(nb: nbformat.NotebookNode) -> str:
@@ -98,6 +109,10 @@ def problems(path: Path) -> list[str]:
                     f"{name}: metadata.{key}.{field} is {saved.get(field)!r}, "
                     f"the kernel reports {value.get(field)!r}"
                 )
+    with_ids = _cells_with_ids_jupyter_drops(nb)
+    if with_ids:
+        found.append(f"{name}: {len(with_ids)} cells carry an id, which nbformat "
+                     f"{nb.nbformat}.{nb.nbformat_minor} does not have; JupyterLab drops them")
     if not found and render(nb) != text:
         found.append(f"{name}: not in the layout Jupyter saves (nbformat's JSON, one-space indent)")
     return found

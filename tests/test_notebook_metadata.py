@@ -157,6 +157,22 @@ def test_a_notebook_in_another_json_layout_is_caught(isolated_jupyter):
     assert nm.fix(path) and nm.problems(path) == []
 
 
+def test_cell_ids_in_a_notebook_older_than_4_5_are_caught_and_dropped(isolated_jupyter):
+    """nbformat's cell helpers give new cells an id; a 4.4 notebook has none, Jupyter drops it."""
+    path = isolated_jupyter / "lesson.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.nbformat_minor = 4
+    nb.metadata.update(nm.expected_metadata())
+    nb.cells = [nbformat.v4.new_markdown_cell("# Title"), nbformat.v4.new_code_cell("1 + 1")]
+    path.write_text(nbformat.writes(nb) + "\n")
+    assert "id" in json.loads(path.read_text())["cells"][0]
+    assert any("2 cells carry an id" in p for p in nm.problems(path)), nm.problems(path)
+    assert nm.fix(path) and nm.problems(path) == []
+    cells = json.loads(path.read_text())["cells"]
+    assert [("id" in c, "".join(c["source"])) for c in cells] == [(False, "# Title"),
+                                                                   (False, "1 + 1")]
+
+
 def test_student_versions_get_the_kernel_metadata():
     solution = nbformat.v4.new_notebook()
     solution.cells = [nbformat.v4.new_code_cell("x = 1")]

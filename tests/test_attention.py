@@ -225,6 +225,17 @@ def test_bad_configs():
         attention_backward(q, q, q, q, o, lse, config=BwdConfig(64, 32, 32, 32))
 
 
+def test_backward_inputs_that_do_not_match_the_forward():
+    q = rand(1, 2, 32, 16, dtype=DTYPES[0])
+    o, lse = attention_forward(q, q, q)
+    with pytest.raises(ValueError, match="pass the o and lse the forward pass returned"):
+        attention_backward(q, q, q, q, o, lse[:, :1])
+    with pytest.raises(ValueError, match="do and o must have q's shape"):
+        attention_backward(q[:, :, :16], q, q, q, o, lse)
+    with pytest.raises(TypeError, match="do must be a torch.Tensor"):
+        attention_backward(None, q, q, q, o, lse)
+
+
 # ---- the tile map ------------------------------------------------------------------------------
 
 

@@ -474,6 +474,22 @@ def _validate(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
         raise ValueError("attention: seq_len is 0; there is nothing to attend to")
 
 
+def _check_backward_inputs(q, k, v, do, o, lse) -> None:
+    """The backward pass's inputs: q, k, v as for the forward, do and o of q's shape, lse
+    (batch, heads, seq_len); o and lse must be what the forward pass returned for q, k, v."""
+    _validate(q, k, v)
+    for name, t in (("do", do), ("o", o), ("lse", lse)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"attention backward: {name} must be a torch.Tensor, "
+                            f"got {type(t).__name__}")  # fmt: skip
+    if do.shape != q.shape or o.shape != q.shape or lse.shape != q.shape[:3]:
+        raise ValueError(
+            f"attention backward: do and o must have q's shape {tuple(q.shape)} and lse "
+            f"{tuple(q.shape[:3])}; got do {tuple(do.shape)}, o {tuple(o.shape)}, "
+            f"lse {tuple(lse.shape)} (pass the o and lse the forward pass returned)"
+        )
+
+
 def _check_fwd_config(cfg: FwdConfig) -> None:
     if cfg.block_m % cfg.block_n:
         raise ValueError(
@@ -590,6 +606,7 @@ def attention_backward(
     :func:`attention_bwd_dkdv_kernel` and :func:`attention_bwd_dq_kernel`, such as
     ``tuple(mini_compiler.jit(k) for k in BACKWARD_KERNELS)``.
     """
+    _check_backward_inputs(q, k, v, do, o, lse)
     if kernels is None:
         launch = _launch
     else:  # another compiler's builds: their own launch path, keyed by position

@@ -54,7 +54,13 @@ import triton
 import triton.language as tl
 
 from ..env import configure
-from .attention import LOG2E, _scale, _validate, attention_bwd_delta_kernel
+from .attention import (
+    LOG2E,
+    _check_backward_inputs,
+    _scale,
+    _validate,
+    attention_bwd_delta_kernel,
+)
 
 # How the backward pass gets dQ (the DQ_MODE switch of the dK/dV kernel):
 DQ_SEPARATE = tl.constexpr(0)  # a second kernel, as in the lesson: no two programs write one row
@@ -536,13 +542,7 @@ def attention_backward_hopper(
     either forward pass; inputs as for :func:`attention_forward_hopper`."""
     from triton.tools.tensor_descriptor import TensorDescriptor
 
-    _validate(q, k, v)
-    if do.shape != q.shape or o.shape != q.shape or lse.shape != q.shape[:3]:
-        raise ValueError(
-            f"attention backward: do and o must have q's shape {tuple(q.shape)} and lse "
-            f"{tuple(q.shape[:3])}; got do {tuple(do.shape)}, o {tuple(o.shape)}, "
-            f"lse {tuple(lse.shape)} (pass the o and lse the forward pass returned)"
-        )
+    _check_backward_inputs(q, k, v, do, o, lse)
     batch, heads, n, head_dim = q.shape
     cfg = config or default_bwd_config(head_dim, causal)
     _check_bwd_config(cfg)

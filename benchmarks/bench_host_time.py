@@ -41,8 +41,9 @@ def host_us(fn, calls: int = CALLS, repeats: int = REPEATS) -> float:
 
 def host_rounds(fns: dict, calls: int = CALLS, repeats: int = REPEATS) -> dict[str, float]:
     """{label: median CPU microseconds per call}, timed in ``repeats`` rounds that each run every
-    function ``calls`` times, one after another: a machine whose CPU speeds up or slows down
-    during the run (one did, by 1.6x) then moves every function's figure alike."""
+    function ``calls`` times, one after another: if the CPU speeds up or slows down during the run
+    (the same call measured 20 and 31 us in two runs on the H200's host), every function's figure
+    moves alike."""
     import torch
 
     for fn in fns.values():

@@ -212,13 +212,11 @@ def reference_grads(q, k, v, do, causal):
     return torch.autograd.grad(o, (q64, k64, v64), do.double())
 
 
-def bwd_configs() -> dict[str, HopperBwdConfig]:
-    """Every way of getting dQ that the device has (the interpreter has no bulk reduce)."""
-    modes = ["kernel", "atomics"] + (["bulk reduce"] if ENV.on_gpu else [])
-    return {mode: default_bwd_config(64, False, dq=mode) for mode in modes}
+# Every way of getting dQ the device has (the interpreter has no bulk reduce).
+DQ_MODES = ["kernel", "atomics"] + (["bulk reduce"] if ENV.on_gpu else [])
 
 
-@pytest.mark.parametrize("how", list(bwd_configs()))
+@pytest.mark.parametrize("how", DQ_MODES)
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", ATTENTION_SHAPES)
@@ -234,7 +232,7 @@ def test_attention_backward_matches_float64(shape, dtype, causal, how):
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered")  # head 1 itself is all NaN
-@pytest.mark.parametrize("how", list(bwd_configs()))
+@pytest.mark.parametrize("how", DQ_MODES)
 def test_attention_backward_ragged_tiles_ignore_the_next_heads_rows(how):
     """Key and query tiles that cross N read the next head's rows: an inf there must not leak."""
     n = 77 if not ENV.on_gpu else 1000
